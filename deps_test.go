@@ -1,0 +1,183 @@
+package skiff_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The dependency arrows of DESIGN.md §4. A package of the module may import
+// only the packages of the module listed here (tests may also import testenv),
+// and a restricted library only from the packages listed for it. Adding a
+// package to the module means adding it to this table: the test fails on a
+// package it does not know.
+const module = "github.com/skiffops/skiff"
+
+var internalArrows = map[string][]string{
+	"cmd/skiff":         {"agent", "agent/api", "manifests"},
+	"agent":             {"manifests", "reconcile", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api"},
+	"agent/source":      {},
+	"agent/prefetch":    {"manifests"},
+	"agent/engine":      {"reconcile", "manifests"},
+	"agent/store":       {},
+	"agent/api":         {"agent/store"},
+	"manifests":         {},
+	"reconcile":         {"manifests"},
+	"testenv":           {"*"},
+	"testenv/testimage": {},
+	".":                 {}, // this test
+}
+
+// restricted libraries: import path prefix → the only packages that may
+// import it directly.
+var restricted = map[string][]string{
+	"github.com/docker/docker":              {"agent/engine", "testenv"},
+	"go.etcd.io/bbolt":                      {"agent/store"},
+	"github.com/go-git/go-git/v5":           {"agent/source", "testenv"},
+	"github.com/compose-spec/compose-go/v2": {"manifests", "reconcile", "agent/engine", "testenv"},
+	"github.com/hashicorp/go-retryablehttp": {"agent/prefetch", "testenv"},
+}
+
+// pure packages must not do I/O of their own: no network, no processes, and
+// for the planner no file system either.
+var forbiddenStd = map[string][]string{
+	"reconcile": {"os", "os/exec", "net", "net/http", "syscall"},
+	"manifests": {"os/exec", "net", "net/http", "syscall"},
+}
+
+// binaries whose transitive dependencies must not include testenv.
+var binaries = []string{"cmd/skiff"}
+
+type listedPackage struct {
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+	Deps         []string
+}
+
+func TestDependencyArrows(t *testing.T) {
+	pkgs := goList(t)
+	if len(pkgs) < len(binaries) {
+		t.Fatalf("go list found %d packages", len(pkgs))
+	}
+	for _, v := range checkArrows(pkgs) {
+		t.Error(v)
+	}
+}
+
+// TestCheckArrowsCatchesViolations feeds the checker imports that break each
+// kind of rule, so that a checker that cannot fail would fail here.
+func TestCheckArrowsCatchesViolations(t *testing.T) {
+	m := func(rel string) string { return module + "/" + rel }
+	bad := []listedPackage{
+		{ImportPath: m("reconcile"), Imports: []string{"github.com/docker/docker/client", "os/exec", m("agent/store")}},
+		{ImportPath: m("manifests"), Imports: []string{"go.etcd.io/bbolt"}},
+		{ImportPath: m("agent/api"), Imports: []string{m("testenv")}, TestImports: []string{m("testenv")}},
+		{ImportPath: m("cmd/skiff"), Deps: []string{m("testenv")}},
+		{ImportPath: m("agent/newthing")},
+	}
+	got := strings.Join(checkArrows(bad), "\n")
+	for _, want := range []string{
+		"reconcile imports github.com/docker/docker/client",
+		"reconcile imports os/exec",
+		"reconcile imports " + m("agent/store"),
+		"manifests imports go.etcd.io/bbolt",
+		"agent/api imports " + m("testenv"),
+		"cmd/skiff depends on " + m("testenv"),
+		"agent/newthing is not in the dependency table",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("violation %q not reported; got:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "agent/api imports") != 1 {
+		t.Errorf("a test importing testenv must be allowed; got:\n%s", got)
+	}
+}
+
+func checkArrows(pkgs []listedPackage) []string {
+	var out []string
+	for _, p := range pkgs {
+		rel := relPath(p.ImportPath)
+		allowed, known := internalArrows[rel]
+		if !known {
+			out = append(out, fmt.Sprintf("%s is not in the dependency table of deps_test.go: add it with its allowed imports", rel))
+			continue
+		}
+		for _, imp := range p.Imports {
+			if why := forbidden(rel, allowed, imp, false); why != "" {
+				out = append(out, fmt.Sprintf("%s imports %s: %s", rel, imp, why))
+			}
+		}
+		for _, imp := range append(slices.Clone(p.TestImports), p.XTestImports...) {
+			if why := forbidden(rel, allowed, imp, true); why != "" {
+				out = append(out, fmt.Sprintf("%s (tests) imports %s: %s", rel, imp, why))
+			}
+		}
+		if slices.Contains(binaries, rel) && slices.Contains(p.Deps, module+"/testenv") {
+			out = append(out, fmt.Sprintf("%s depends on %s/testenv: test code in a binary", rel, module))
+		}
+	}
+	return out
+}
+
+// forbidden says why rel may not import imp, or "" when it may.
+func forbidden(rel string, allowed []string, imp string, inTest bool) string {
+	if strings.HasPrefix(imp, module+"/") || imp == module {
+		target := relPath(imp)
+		switch {
+		case target == rel, slices.Contains(allowed, "*"), slices.Contains(allowed, target):
+			return ""
+		case inTest && target == "testenv":
+			return ""
+		}
+		return "not an arrow of DESIGN.md §4"
+	}
+	for prefix, owners := range restricted {
+		if (imp == prefix || strings.HasPrefix(imp, prefix+"/")) && !slices.Contains(owners, rel) {
+			return "only " + strings.Join(owners, ", ") + " may import " + prefix
+		}
+	}
+	if slices.Contains(forbiddenStd[rel], imp) {
+		return rel + " is pure: no I/O of its own"
+	}
+	return ""
+}
+
+func relPath(importPath string) string {
+	if importPath == module {
+		return "."
+	}
+	return strings.TrimPrefix(importPath, module+"/")
+}
+
+func goList(t *testing.T) []listedPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-deps=false", "-json=ImportPath,Imports,TestImports,XTestImports,Deps", "./...")
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
