@@ -27,6 +27,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"render", "print the Compose projects a node would run", runRender},
+		{"validate", "check every stack of a repository for every region", runValidate},
 		{"version", "print the version and commit", runVersion},
 	}
 }
