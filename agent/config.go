@@ -101,6 +101,12 @@ var (
 // Validate checks the whole configuration and returns every problem found,
 // each naming the field (its YAML path) and the value.
 func (c Config) Validate() error {
+	return errors.Join(c.ValidateLocal(), errors.Join(c.Source.validate()...))
+}
+
+// ValidateLocal checks everything but the source: enough for commands that
+// work on a given checkout, such as skiff plan --repo.
+func (c Config) ValidateLocal() error {
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
@@ -123,7 +129,6 @@ func (c Config) Validate() error {
 			add("labels."+k, "value must be a single line")
 		}
 	}
-	errs = append(errs, c.Source.validate()...)
 	if !filepath.IsAbs(c.StateDir) {
 		add("state_dir", "must be an absolute path, got %q", c.StateDir)
 	}

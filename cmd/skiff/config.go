@@ -254,6 +254,15 @@ func flagUsage(f configField) string {
 // load reads the configuration: defaults, then the file, then the flags, then
 // validation. The default file may be missing; an explicit --config may not.
 func (cf *configFlags) load() (agent.Config, error) {
+	return cf.loadValidated(agent.Config.Validate)
+}
+
+// loadLocal is load for commands that do not follow the source.
+func (cf *configFlags) loadLocal() (agent.Config, error) {
+	return cf.loadValidated(agent.Config.ValidateLocal)
+}
+
+func (cf *configFlags) loadValidated(validate func(agent.Config) error) (agent.Config, error) {
 	host, _ := os.Hostname()
 	cfg := agent.DefaultConfig(strings.ToLower(host))
 	path, explicit := cf.path, cf.path != ""
@@ -272,7 +281,7 @@ func (cf *configFlags) load() (agent.Config, error) {
 	if err := cf.apply(&cfg); err != nil {
 		return cfg, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := validate(cfg); err != nil {
 		return cfg, fmt.Errorf("invalid configuration (%s and flags):\n%w", path, err)
 	}
 	return cfg, nil

@@ -27,6 +27,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"plan", "show what the next reconcile would change, and why (dry run)", runPlan},
 		{"render", "print the Compose projects a node would run", runRender},
 		{"validate", "check every stack of a repository for every region", runValidate},
 		{"version", "print the version and commit", runVersion},
