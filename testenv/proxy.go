@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,10 +56,14 @@ type TCPFaultProxy struct {
 }
 
 // StartFaultProxy listens on a free 127.0.0.1 port and forwards every
-// connection to target (host:port), with no fault until one is switched on.
+// connection to target, with no fault until one is switched on. target is
+// host:port, or unix:///path for a unix socket such as the Docker engine's
+// (cutting that proxy looks like a daemon restart to its clients).
 func StartFaultProxy(target string) (*TCPFaultProxy, error) {
-	if _, _, err := net.SplitHostPort(target); err != nil {
-		return nil, fmt.Errorf("start fault proxy to %q: %w", target, err)
+	if _, ok := strings.CutPrefix(target, "unix://"); !ok {
+		if _, _, err := net.SplitHostPort(target); err != nil {
+			return nil, fmt.Errorf("start fault proxy to %q: %w", target, err)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -298,7 +303,11 @@ func (p *TCPFaultProxy) serveConn(client net.Conn) {
 		return
 	}
 	d := net.Dialer{Timeout: proxyDialTimeout}
-	upstream, err := d.DialContext(p.ctx, "tcp", p.target)
+	network, address := "tcp", p.target
+	if path, ok := strings.CutPrefix(p.target, "unix://"); ok {
+		network, address = "unix", path
+	}
+	upstream, err := d.DialContext(p.ctx, network, address)
 	if err != nil {
 		return // the client sees its connection closed
 	}
