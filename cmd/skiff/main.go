@@ -27,6 +27,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"status", "applied vs wanted revision, stacks, services, health, offline since", runStatus},
+		{"history", "revisions seen and applied on this node, with outcomes", runHistory},
+		{"sync", "ask the running agent to poll now", runSync},
 		{"plan", "show what the next reconcile would change, and why (dry run)", runPlan},
 		{"render", "print the Compose projects a node would run", runRender},
 		{"validate", "check every stack of a repository for every region", runValidate},
