@@ -71,7 +71,7 @@ const undoTimeout = 2 * time.Minute
 func Apply(ctx context.Context, eng Engine, d Desired, p Plan) Result {
 	var res Result
 	for _, name := range p.Stacks() {
-		tx := &stackTx{eng: eng, stack: findStack(d, name), revision: d.Revision, waited: map[string]bool{}}
+		tx := &stackTx{eng: eng, stack: findStack(d, name), revision: d.RevisionOf(name), waited: map[string]bool{}}
 		res.Stacks = append(res.Stacks, tx.run(ctx, name, p.ForStack(name)))
 	}
 	return res

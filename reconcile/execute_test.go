@@ -192,3 +192,30 @@ func TestApplyRemovedStackCommitsInOrder(t *testing.T) {
 		t.Errorf("Err() = %v", res.Err())
 	}
 }
+
+func TestApplyLabelsWithTheStacksOwnRevision(t *testing.T) {
+	var got []string
+	eng := &revisionEngine{fakeEngine: &fakeEngine{}, revisions: &got}
+	d := desired(shopStack())
+	d.StackRevisions = map[string]string{"shop": "older"}
+	Apply(context.Background(), eng, d, Build(d, Observed{}))
+	for _, r := range got {
+		if r != "older" {
+			t.Fatalf("containers created with revisions %v, want the stack's own", got)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("%d containers created, want 3", len(got))
+	}
+}
+
+// revisionEngine records the revision of every container created.
+type revisionEngine struct {
+	*fakeEngine
+	revisions *[]string
+}
+
+func (e *revisionEngine) CreateContainer(_ context.Context, r CreateRequest) (string, error) {
+	*e.revisions = append(*e.revisions, r.Revision)
+	return "new-" + r.Name, nil
+}

@@ -55,8 +55,12 @@ type Observed struct {
 // Desired is what the node should run.
 type Desired struct {
 	// Revision is the commit the stacks come from; it labels the containers
-	// this plan creates or changes.
+	// this plan creates or changes (io.skiff.revision).
 	Revision string
+	// StackRevisions overrides Revision per stack: a stack that kept an
+	// older spec (refused or failed at Revision) labels its containers with
+	// the commit that spec came from.
+	StackRevisions map[string]string
 	Stacks   []manifests.Stack
 	// Keep names stacks that are not in Stacks but whose objects must be left
 	// alone, such as stacks refused at this revision: they keep running
@@ -66,4 +70,12 @@ type Desired struct {
 	// reference that is not local is absent: its containers cannot be
 	// created, and image drift is not judged for it.
 	Images map[string]string
+}
+
+// RevisionOf returns the commit a stack's containers are labelled with.
+func (d Desired) RevisionOf(stack string) string {
+	if r, ok := d.StackRevisions[stack]; ok {
+		return r
+	}
+	return d.Revision
 }
