@@ -1,0 +1,106 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the name of the store's file under the agent's state directory.
+const FileName = "skiff.db"
+
+// Every bucket and key name of the file; doc.go draws them as a tree.
+const (
+	bucketSchema     = "schema"
+	keySchemaVersion = "version"
+
+	bucketMeta                  = "meta"
+	MetaWantedRevision  MetaKey = "wanted_revision"
+	MetaAppliedRevision MetaKey = "applied_revision"
+	MetaLastSync        MetaKey = "last_sync"
+
+	bucketRevisions     = "revisions"
+	bucketRevisionIndex = "revision_index"
+	bucketStacks        = "stacks"
+	bucketSpecs         = "specs"
+	bucketFailed        = "failed"
+	bucketImages        = "images"
+	bucketRegistries    = "registries"
+	bucketEvents        = "events"
+)
+
+// MetaKey names one of the small values of the meta bucket.
+type MetaKey string
+
+func (k MetaKey) valid() bool {
+	switch k {
+	case MetaWantedRevision, MetaAppliedRevision, MetaLastSync:
+		return true
+	}
+	return false
+}
+
+// SchemaVersion is the layout this code reads and writes: the version of the
+// last step of schemaMigrations.
+const SchemaVersion = 1
+
+// migration is one step of the schema: apply turns a file at the previous
+// step's version into one at version.
+type migration struct {
+	version uint64
+	name    string
+	apply   func(tx *bolt.Tx) error
+}
+
+// schemaMigrations is the ordered table of every step since the first
+// release. Append a step (and its test in migrate_test.go) to change the
+// layout; never edit a released one.
+func schemaMigrations() []migration {
+	return []migration{
+		{version: 1, name: "create the buckets", apply: createBuckets(v1Buckets()...)},
+	}
+}
+
+func v1Buckets() []string {
+	return []string{
+		bucketMeta, bucketRevisions, bucketRevisionIndex, bucketStacks,
+		bucketSpecs, bucketFailed, bucketImages, bucketRegistries, bucketEvents,
+	}
+}
+
+func createBuckets(names ...string) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		for _, name := range names {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	}
+}
+
+// readVersion returns the schema version of the file, 0 for a file that has
+// none yet (a new file).
+func readVersion(tx *bolt.Tx) (uint64, error) {
+	b := tx.Bucket([]byte(bucketSchema))
+	if b == nil {
+		return 0, nil
+	}
+	v := b.Get([]byte(keySchemaVersion))
+	switch len(v) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(v), nil
+	}
+	return 0, fmt.Errorf("schema version is %d bytes, want 8: %w", len(v), ErrCorrupt)
+}
+
+func writeVersion(tx *bolt.Tx, version uint64) error {
+	b, err := tx.CreateBucketIfNotExists([]byte(bucketSchema))
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketSchema, err)
+	}
+	return b.Put([]byte(keySchemaVersion), binary.BigEndian.AppendUint64(nil, version))
+}
