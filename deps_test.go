@@ -30,7 +30,8 @@ var internalArrows = map[string][]string{
 	"reconcile":         {"manifests"},
 	"testenv":           {"*"},
 	"testenv/testimage": {},
-	".":                 {}, // this test
+	"e2e":               {"agent/api"}, // tests only: they run the skiff binary
+	".":                 {},            // this test
 }
 
 // restricted libraries: import path prefix → the only packages that may

@@ -45,29 +45,14 @@ func PlanCheckout(ctx context.Context, c Config, repo string) (*PlanReport, erro
 		return nil, err
 	}
 	defer eng.Close()
-	desired, err := desiredState(ctx, eng, d, "")
+	images, err := eng.ImageIDs(ctx, imageRefs(d.Stacks))
 	if err != nil {
 		return nil, err
 	}
+	desired := reconcile.Desired{Stacks: d.Stacks, Keep: d.Refused(), Images: images}
 	observed, err := eng.Observe(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &PlanReport{Node: c.Node, Region: c.Region, Plan: reconcile.Build(desired, observed), Problems: d.Problems}, nil
-}
-
-// desiredState turns loaded manifests into the planner's input: the stacks,
-// the refused stacks to keep, and the local image IDs.
-func desiredState(ctx context.Context, eng *engine.Engine, d *manifests.Desired, revision string) (reconcile.Desired, error) {
-	var refs []string
-	for _, s := range d.Stacks {
-		for _, svc := range s.Services {
-			refs = append(refs, svc.Image)
-		}
-	}
-	images, err := eng.ImageIDs(ctx, refs)
-	if err != nil {
-		return reconcile.Desired{}, err
-	}
-	return reconcile.Desired{Revision: revision, Stacks: d.Stacks, Keep: d.Refused(), Images: images}, nil
 }

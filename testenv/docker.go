@@ -195,3 +195,42 @@ func gone(err error, format string, args ...any) error {
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
+
+// Container is what a test needs to know of a container.
+type Container struct {
+	ID     string
+	Name   string
+	State  string
+	Labels map[string]string
+}
+
+// Containers lists the containers carrying label ("key=value"), only the
+// running ones when running is set, so that tests outside the engine
+// adapter need no Docker API types.
+func Containers(ctx context.Context, cli *client.Client, label string, running bool) ([]Container, error) {
+	f := filters.NewArgs(filters.Arg("label", label))
+	if running {
+		f.Add("status", "running")
+	}
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: !running, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers with %s: %w", label, err)
+	}
+	out := make([]Container, 0, len(list))
+	for _, c := range list {
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = c.Names[0][1:]
+		}
+		out = append(out, Container{ID: c.ID, Name: name, State: c.State, Labels: c.Labels})
+	}
+	return out, nil
+}
+
+// RemoveContainer removes a container by force, as `docker rm -f` does.
+func RemoveContainer(ctx context.Context, cli *client.Client, nameOrID string) error {
+	if err := cli.ContainerRemove(ctx, nameOrID, container.RemoveOptions{Force: true}); err != nil {
+		return fmt.Errorf("remove container %s: %w", nameOrID, err)
+	}
+	return nil
+}

@@ -27,6 +27,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"agent", "run the node agent (what systemd runs)", runAgent},
 		{"status", "applied vs wanted revision, stacks, services, health, offline since", runStatus},
 		{"history", "revisions seen and applied on this node, with outcomes", runHistory},
 		{"sync", "ask the running agent to poll now", runSync},
