@@ -45,8 +45,10 @@ type Agent struct {
 	src   *source.Source
 	eng   *engine.Engine
 
-	// applyMu makes reconciles (a new revision, or healing) one at a time.
-	applyMu sync.Mutex
+	// reconciling admits one reconcile at a time (a new revision, healing,
+	// or a dry run, which must not see an update half done); acquiring it
+	// honours the caller's context.
+	reconciling chan struct{}
 
 	syncReq chan struct{} // a poll is asked for (skiff sync, fsnotify)
 	healReq chan struct{} // a healing round is asked for (events)
@@ -111,6 +113,7 @@ func newAgent(cfg Config, opts Options) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, opts: opts, log: opts.Logger.With("component", "agent"),
 		syncReq: make(chan struct{}, 1), healReq: make(chan struct{}, 1),
+		reconciling: make(chan struct{}, 1),
 	}
 	a.st = newState(cfg, opts.Version)
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
@@ -175,6 +178,17 @@ func (a *Agent) serveMetrics(wg *sync.WaitGroup) (stop func()) {
 		}
 	})
 	return func() { srv.Close() }
+}
+
+// lockReconcile waits for the turn to reconcile, or for ctx to end; the
+// returned function gives the turn back.
+func (a *Agent) lockReconcile(ctx context.Context) (unlock func(), err error) {
+	select {
+	case a.reconciling <- struct{}{}:
+		return func() { <-a.reconciling }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the running reconcile: %w", ctx.Err())
+	}
 }
 
 // Sync asks for a poll now (api.Provider).

@@ -17,8 +17,11 @@ import (
 // at head, or that failed at head before, keep their last good spec; a stack
 // whose update fails is rolled back and keeps its last good spec too.
 func (a *Agent) applyRevision(ctx context.Context, head string, d *manifests.Desired, rev *store.Revision) error {
-	a.applyMu.Lock()
-	defer a.applyMu.Unlock()
+	unlock, err := a.lockReconcile(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	start := time.Now()
 	prev := a.snapshotDesired()
 	next := a.nextDesired(head, d, prev)

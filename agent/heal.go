@@ -41,8 +41,11 @@ func (a *Agent) healLoop(ctx context.Context) {
 // heal plans the in-memory desired state against the node and applies what
 // it finds: a killed or removed container comes back.
 func (a *Agent) heal(ctx context.Context) error {
-	a.applyMu.Lock()
-	defer a.applyMu.Unlock()
+	unlock, err := a.lockReconcile(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	d := a.desiredState()
 	plan, err := a.plan(ctx, &d)
 	if err != nil {

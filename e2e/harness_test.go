@@ -214,3 +214,9 @@ func stackFiles(stack, image, message string) map[string]string {
 		"stacks/" + stack + "/compose.yaml": "services:\n" + svc("web", message) + svc("worker", "worker"),
 	}
 }
+
+// commandOutput runs a command and returns its combined output.
+func commandOutput(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}

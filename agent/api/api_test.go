@@ -36,6 +36,10 @@ func (p *provider) History(_ context.Context, limit int) (History, error) {
 
 func (p *provider) Sync() { p.syncs.Add(1) }
 
+func (p *provider) Plan(context.Context) (Plan, error) {
+	return Plan{Node: p.status.Node, Actions: []PlanAction{{Kind: "create", Name: "shop-web-1", Reason: "missing"}}}, nil
+}
+
 func serve(t *testing.T, p Provider) (*Client, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "run", "skiff.sock")
@@ -84,6 +88,10 @@ func TestStatusHistorySync(t *testing.T) {
 	}
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)
+	}
+	plan, err := c.Plan(ctx)
+	if err != nil || len(plan.Actions) != 1 || plan.Node != "edge-07" {
+		t.Errorf("plan = %+v, %v", plan, err)
 	}
 	if n := p.syncs.Load(); n != 1 {
 		t.Errorf("sync reached the provider %d times", n)

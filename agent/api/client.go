@@ -47,6 +47,12 @@ func (c *Client) History(ctx context.Context, limit int) (History, error) {
 	return h, c.do(ctx, http.MethodGet, "/v1/history?"+q.Encode(), &h)
 }
 
+// Plan asks the agent what its next reconcile would change.
+func (c *Client) Plan(ctx context.Context) (Plan, error) {
+	var p Plan
+	return p, c.do(ctx, http.MethodGet, "/v1/plan", &p)
+}
+
 // Sync asks the agent to poll now.
 func (c *Client) Sync(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/v1/sync", nil)

@@ -22,6 +22,9 @@ type Provider interface {
 	History(ctx context.Context, limit int) (History, error)
 	// Sync asks for a poll now; it returns at once.
 	Sync()
+	// Plan is a dry run of the next reconcile of the node's desired state.
+	// Unlike the others it asks the Docker engine.
+	Plan(ctx context.Context) (Plan, error)
 }
 
 // SocketMode is the mode of the API socket: the agent's user and group.
@@ -97,6 +100,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", h.status)
 	mux.HandleFunc("GET /v1/history", h.history)
 	mux.HandleFunc("POST /v1/sync", h.sync)
+	mux.HandleFunc("GET /v1/plan", h.plan)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -124,6 +128,15 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, hist)
+}
+
+func (h *handler) plan(w http.ResponseWriter, r *http.Request) {
+	p, err := h.p.Plan(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
 }
 
 func (h *handler) sync(w http.ResponseWriter, _ *http.Request) {

@@ -124,3 +124,32 @@ type StackOutcome struct {
 type History struct {
 	Revisions []Revision `json:"revisions"`
 }
+
+// Plan is what the next reconcile would change, and why: GET /v1/plan, and
+// `skiff plan --json` (with or without --repo).
+type Plan struct {
+	Node     string       `json:"node"`
+	Region   string       `json:"region"`
+	Revision string       `json:"revision,omitempty"`
+	Actions  []PlanAction `json:"actions"`
+	Problems []Problem    `json:"problems"`
+}
+
+// PlanAction is one change, with its reason.
+type PlanAction struct {
+	Kind    string `json:"kind"` // create-network, create-volume, create, recreate, start, remove, remove-network
+	Stack   string `json:"stack"`
+	Service string `json:"service,omitempty"`
+	Number  int    `json:"number,omitempty"`
+	Name    string `json:"name"`
+	Update  string `json:"update,omitempty"` // recreate: stop-first or start-first
+	Reason  string `json:"reason"`
+}
+
+// Problem is a problem found in the manifests.
+type Problem struct {
+	File     string `json:"file"`
+	Line     int    `json:"line,omitempty"`
+	Severity string `json:"severity"` // error or warning
+	Message  string `json:"message"`
+}

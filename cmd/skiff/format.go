@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -49,4 +51,15 @@ func sortedStackNames(m map[string]api.StackOutcome) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// printJSON writes v as indented JSON, the stable --json output.
+func printJSON(stdout, stderr io.Writer, v any) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(stderr, "skiff: write json: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
 }

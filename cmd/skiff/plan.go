@@ -2,90 +2,83 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
 	"github.com/skiffops/skiff/agent"
+	"github.com/skiffops/skiff/agent/api"
 )
 
-// planJSON is the stable --json form of skiff plan.
-type planJSON struct {
-	Node     string        `json:"node"`
-	Region   string        `json:"region"`
-	Actions  []planAction  `json:"actions"`
-	Problems []problemJSON `json:"problems"`
-}
-
-type planAction struct {
-	Kind    string `json:"kind"`
-	Stack   string `json:"stack"`
-	Service string `json:"service,omitempty"`
-	Number  int    `json:"number,omitempty"`
-	Name    string `json:"name"`
-	Update  string `json:"update,omitempty"`
-	Reason  string `json:"reason"`
-}
-
-type problemJSON struct {
-	File     string `json:"file"`
-	Line     int    `json:"line,omitempty"`
-	Severity string `json:"severity"`
-	Message  string `json:"message"`
-}
-
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("plan", "--repo DIR [--config FILE] [--json] [config flags]", stderr)
+	fs := newFlagSet("plan", "[--repo DIR] [--json] [--socket PATH] [--config FILE] [config flags]", stderr)
 	cf := bindConfigFlags(fs)
-	repo := fs.String("repo", "", "plan this checkout of the manifests repository against the node's containers")
+	socket := fs.String("socket", "", "ask the agent on this API socket (default: api.socket of --config)")
+	repo := fs.String("repo", "", "plan this checkout of the manifests repository against the node's containers, without an agent")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *repo == "" {
-		fmt.Fprintln(stderr, "skiff plan: --repo DIR is required (asking a running agent comes with 'skiff agent')")
-		return exitUsage
+	var p api.Plan
+	var err error
+	if *repo != "" {
+		p, err = planRepo(ctx, cf, *repo)
+	} else {
+		p, err = planFromAgent(ctx, cf, *socket)
 	}
-	cfg, err := cf.loadLocal()
-	if err != nil {
-		fmt.Fprintf(stderr, "skiff plan: %v\n", err)
-		return exitFailure
-	}
-	report, err := agent.PlanCheckout(ctx, cfg, *repo)
 	if err != nil {
 		fmt.Fprintf(stderr, "skiff plan: %v\n", err)
 		return exitFailure
 	}
 	if *asJSON {
-		return printJSON(stdout, stderr, planToJSON(report))
+		return printJSON(stdout, stderr, p)
 	}
-	for _, p := range report.Problems {
-		fmt.Fprintln(stderr, p.String())
+	for _, pr := range p.Problems {
+		fmt.Fprintf(stderr, "%s\n", problemLine(pr))
 	}
-	fmt.Fprint(stdout, report.Plan.String())
+	printPlan(stdout, p)
 	return exitOK
 }
 
-func planToJSON(r *agent.PlanReport) planJSON {
-	out := planJSON{Node: r.Node, Region: r.Region, Actions: []planAction{}, Problems: []problemJSON{}}
-	for _, a := range r.Plan.Actions {
-		out.Actions = append(out.Actions, planAction{
-			Kind: string(a.Kind), Stack: a.Stack, Service: a.Service, Number: a.Number,
-			Name: a.Name, Update: a.Update, Reason: a.Reason,
-		})
+func planRepo(ctx context.Context, cf *configFlags, repo string) (api.Plan, error) {
+	cfg, err := cf.loadLocal()
+	if err != nil {
+		return api.Plan{}, err
 	}
-	for _, p := range r.Problems {
-		out.Problems = append(out.Problems, problemJSON{File: p.File, Line: p.Line, Severity: p.Severity.String(), Message: p.Msg})
-	}
-	return out
+	return agent.PlanCheckout(ctx, cfg, repo)
 }
 
-func printJSON(stdout, stderr io.Writer, v any) int {
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintf(stderr, "skiff: write json: %v\n", err)
-		return exitFailure
+// planFromAgent asks the running agent, found as the other client commands
+// find it.
+func planFromAgent(ctx context.Context, cf *configFlags, socket string) (api.Plan, error) {
+	sf := &socketFlags{socket: socket, config: cf.path}
+	c, err := sf.client()
+	if err != nil {
+		return api.Plan{}, err
 	}
-	return exitOK
+	return c.Plan(ctx)
+}
+
+func printPlan(w io.Writer, p api.Plan) {
+	if len(p.Actions) == 0 {
+		fmt.Fprintln(w, "nothing to do: the node matches its desired state")
+		return
+	}
+	for _, a := range p.Actions {
+		verb := a.Kind
+		if a.Update != "" {
+			verb += " (" + a.Update + ")"
+		}
+		fmt.Fprintf(w, "%s %s: %s\n", verb, a.Name, a.Reason)
+	}
+}
+
+func problemLine(p api.Problem) string {
+	loc := p.File
+	if p.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	if p.Severity == "warning" {
+		return loc + ": warning: " + p.Message
+	}
+	return loc + ": " + p.Message
 }

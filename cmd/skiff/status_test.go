@@ -26,6 +26,10 @@ func (a *cannedAgent) History(context.Context, int) (api.History, error) {
 	return a.history, nil
 }
 func (a *cannedAgent) Sync() { a.synced <- struct{}{} }
+func (a *cannedAgent) Plan(context.Context) (api.Plan, error) {
+	return api.Plan{Node: a.status.Node, Actions: []api.PlanAction{
+		{Kind: "recreate", Name: "shop-web-1", Update: "stop-first", Reason: "config hash a→b"}}}, nil
+}
 
 func serveCanned(t *testing.T, a *cannedAgent) string {
 	t.Helper()
@@ -92,6 +96,11 @@ func TestStatusHistorySyncCommands(t *testing.T) {
 	code, out, _ = runCLI(t, "history", "--socket", sock)
 	if code != exitOK || !strings.Contains(out, "shop rolled-back: health gate: unhealthy") || strings.Contains(out, "blog applied") {
 		t.Errorf("history: exit %d:\n%s", code, out)
+	}
+
+	code, out, _ = runCLI(t, "plan", "--socket", sock)
+	if code != exitOK || out != "recreate (stop-first) shop-web-1: config hash a→b\n" {
+		t.Errorf("plan from the agent: exit %d, %q", code, out)
 	}
 
 	if code, _, errOut := runCLI(t, "sync", "--socket", sock); code != exitOK {
