@@ -61,7 +61,7 @@ type Desired struct {
 	// older spec (refused or failed at Revision) labels its containers with
 	// the commit that spec came from.
 	StackRevisions map[string]string
-	Stacks   []manifests.Stack
+	Stacks         []manifests.Stack
 	// Keep names stacks that are not in Stacks but whose objects must be left
 	// alone, such as stacks refused at this revision: they keep running
 	// their last good spec.
