@@ -47,6 +47,7 @@ func (a *Agent) heal(ctx context.Context) error {
 	}
 	defer unlock()
 	d := a.desiredState()
+	d.Healing = true
 	plan, err := a.plan(ctx, &d)
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ type world struct {
 	stack string
 }
 
-func newAgentWorld(t *testing.T, urlOf func(*testenv.GitHTTPServer) string, sourceExtra string) *world {
+func newAgentWorld(t testing.TB, urlOf func(*testenv.GitHTTPServer) string, sourceExtra string) *world {
 	t.Helper()
 	w := &world{git: testenv.GitServer(t), image: "skiff-test/" + testenv.TestName(t) + ":1"}
 	testenv.TestImage(t, w.image) // before Docker(t): cleanups run in reverse
@@ -36,7 +36,7 @@ func newAgentWorld(t *testing.T, urlOf func(*testenv.GitHTTPServer) string, sour
 	return w
 }
 
-func (w *world) push(t *testing.T, message string) string {
+func (w *world) push(t testing.TB, message string) string {
 	t.Helper()
 	commit, err := w.git.Push(stackFiles(w.stack, w.image, message), "web says "+message)
 	if err != nil {
@@ -46,7 +46,7 @@ func (w *world) push(t *testing.T, message string) string {
 }
 
 // waitRevision waits until web and worker run, web at revision webRev.
-func (w *world) waitRevision(t *testing.T, webRev string) map[string]runningContainer {
+func (w *world) waitRevision(t testing.TB, webRev string) map[string]runningContainer {
 	t.Helper()
 	var got map[string]runningContainer
 	waitFor(t, "web at "+webRev[:7]+" and worker running", 60*time.Second, func() (bool, string) {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"flag"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,7 +30,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	skiffBin = filepath.Join(dir, "skiff")
-	build := exec.Command("go", "build", "-race", "-o", skiffBin, "../cmd/skiff")
+	// Tests run the agent under the race detector; benchmarks measure the
+	// binary as shipped.
+	flag.Parse()
+	args := []string{"build", "-o", skiffBin}
+	if flag.Lookup("test.bench").Value.String() == "" {
+		args = append(args, "-race")
+	} else {
+		args = append(args, "-trimpath", "-ldflags=-s -w") // as make build ships it
+	}
+	build := exec.Command("go", append(args, "../cmd/skiff")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build skiff: %v\n%s", err, out)
 		os.Exit(1)
@@ -42,7 +52,7 @@ func TestMain(m *testing.M) {
 // node is one agent process with its own node name, state directory and
 // socket, on the shared engine.
 type node struct {
-	t      *testing.T
+	t      testing.TB
 	env    *testenv.DockerEnv
 	name   string
 	dir    string
@@ -50,12 +60,13 @@ type node struct {
 	socket string
 	cmd    *exec.Cmd
 	log    *lockedBuffer
+	env2   []string // extra environment of the agent process
 }
 
 // newNode writes an agent.yaml for a node following url and registers the
 // removal of the node's containers. sourceExtra is added to the source
 // settings (", verify: {keyring_file: …}").
-func newNode(t *testing.T, env *testenv.DockerEnv, url, sourceExtra string) *node {
+func newNode(t testing.TB, env *testenv.DockerEnv, url, sourceExtra string) *node {
 	t.Helper()
 	n := &node{t: t, env: env, name: testenv.TestName(t), dir: t.TempDir(), log: &lockedBuffer{}}
 	n.socket = filepath.Join(n.dir, "skiff.sock")
@@ -84,6 +95,7 @@ func (n *node) start() {
 	n.t.Helper()
 	n.cmd = exec.Command(skiffBin, "agent", "--config", n.config, "--log-level", "debug")
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	n.cmd.Env = append(os.Environ(), n.env2...)
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
@@ -163,7 +175,7 @@ func (n *node) removeContainer(name string) {
 
 // waitFor polls cond until it holds or the timeout passes; the timeout only
 // catches a hang, it is no performance assertion.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""

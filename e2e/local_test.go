@@ -63,12 +63,12 @@ func TestAgentReloadsItsConfiguration(t *testing.T) {
 	}
 }
 
-func setInterval(t *testing.T, n *node, interval string) {
+func setInterval(t testing.TB, n *node, interval string) {
 	t.Helper()
 	writeConfig(t, n, func(c string) string { return strings.Replace(c, "interval: 1s", "interval: "+interval, 1) })
 }
 
-func writeConfig(t *testing.T, n *node, edit func(string) string) {
+func writeConfig(t testing.TB, n *node, edit func(string) string) {
 	t.Helper()
 	b, err := os.ReadFile(n.config)
 	if err != nil {

@@ -71,7 +71,7 @@ const undoTimeout = 2 * time.Minute
 func Apply(ctx context.Context, eng Engine, d Desired, p Plan) Result {
 	var res Result
 	for _, name := range p.Stacks() {
-		tx := &stackTx{eng: eng, stack: findStack(d, name), revision: d.RevisionOf(name), waited: map[string]bool{}}
+		tx := &stackTx{eng: eng, stack: findStack(d, name), revision: d.RevisionOf(name), healing: d.Healing, waited: map[string]bool{}}
 		res.Stacks = append(res.Stacks, tx.run(ctx, name, p.ForStack(name)))
 	}
 	return res
@@ -91,6 +91,7 @@ type stackTx struct {
 	eng      Engine
 	stack    *manifests.Stack
 	revision string
+	healing  bool                          // see Desired.Healing
 	undo     []func(context.Context) error // run in reverse on failure
 	commit   []func(context.Context) error // run in order on success
 	waited   map[string]bool               // services whose dependencies were awaited
@@ -165,14 +166,23 @@ func (tx *stackTx) create(ctx context.Context, a Action) error {
 		return err
 	}
 	tx.onUndo(func(ctx context.Context) error { return tx.eng.RemoveContainer(ctx, id) })
-	return tx.startGated(ctx, id)
+	return tx.startReplica(ctx, id)
 }
 
 func (tx *stackTx) start(ctx context.Context, a Action) error {
 	if err := tx.awaitDependencies(ctx, a.Service); err != nil {
 		return err
 	}
-	return tx.startGated(ctx, a.Container.ID)
+	return tx.startReplica(ctx, a.Container.ID)
+}
+
+// startReplica starts a replica of the current spec: gated when the spec
+// is new, at once when healing.
+func (tx *stackTx) startReplica(ctx context.Context, id string) error {
+	if tx.healing {
+		return tx.eng.StartContainer(ctx, id)
+	}
+	return tx.startGated(ctx, id)
 }
 
 // recreate replaces a replica. stop-first stops the old container before the

@@ -219,3 +219,27 @@ func (e *revisionEngine) CreateContainer(_ context.Context, r CreateRequest) (st
 	*e.revisions = append(*e.revisions, r.Revision)
 	return "new-" + r.Name, nil
 }
+
+func TestApplyHealingStartsWithoutAGateButUpdatesAreGated(t *testing.T) {
+	o := with("shop-db-1", func(c *Container) { c.State, c.ExitCode = StateExited, 137 })
+	for i := range o.Containers {
+		if o.Containers[i].Name == "shop-web-2" {
+			o.Containers = append(o.Containers[:i], o.Containers[i+1:]...)
+			break
+		}
+	}
+	o.Containers[1].Hash = "v1-old" // shop-web-1 must be recreated
+	eng := &fakeEngine{}
+	d := desired(shopStack())
+	d.Healing = true
+	Apply(context.Background(), eng, d, Build(d, o))
+	want := []string{
+		"start 1",
+		"wait shop db service_started", "rename 2 2_shop-web-1", "create shop-web-1", "start new-shop-web-1", "ready new-shop-web-1",
+		"create shop-web-2", "start new-shop-web-2",
+		"remove 2",
+	}
+	if diff := cmp.Diff(want, eng.calls); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}

@@ -62,6 +62,10 @@ type Desired struct {
 	// the commit that spec came from.
 	StackRevisions map[string]string
 	Stacks         []manifests.Stack
+	// Healing says the stacks' specs are already applied: a missing or
+	// stopped replica is started without a health gate, since there is no
+	// older state to roll back to. Updates (recreate) are always gated.
+	Healing bool
 	// Keep names stacks that are not in Stacks but whose objects must be left
 	// alone, such as stacks refused at this revision: they keep running
 	// their last good spec.
