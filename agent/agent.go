@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiffops/skiff/agent/api"
 	"github.com/skiffops/skiff/agent/engine"
+	"github.com/skiffops/skiff/agent/prefetch"
 	"github.com/skiffops/skiff/agent/source"
 	"github.com/skiffops/skiff/agent/store"
 )
@@ -43,7 +44,10 @@ type Agent struct {
 	log   *slog.Logger
 	store *store.Store
 	src   *source.Source
-	eng   *engine.Engine
+	// eng and pf are set once the engine answers; the loops start after
+	// that, the API may ask before and reads them under mu.
+	eng *engine.Engine
+	pf  *prefetch.Prefetcher
 
 	// reconciling admits one reconcile at a time (a new revision, healing,
 	// or a dry run, which must not see an update half done); acquiring it
@@ -91,6 +95,14 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if !a.connectEngine(ctx) {
 		return nil
 	}
+	pf, err := a.newPrefetcher()
+	if err != nil {
+		return fmt.Errorf("prefetch: %w", err)
+	}
+	defer pf.Close()
+	a.mu.Lock()
+	a.pf = pf // the API reads it, under mu
+	a.mu.Unlock()
 	a.boot(ctx)
 	if opts.OnReady != nil {
 		opts.OnReady()
@@ -156,7 +168,9 @@ func (a *Agent) connectEngine(ctx context.Context) bool {
 	for {
 		eng, err := newEngine(ctx, a.cfg, engine.Options{Logger: a.opts.Logger, Grace: a.opts.Grace})
 		if err == nil {
-			a.eng = eng
+			a.mu.Lock()
+			a.eng = eng // the API's dry run reads it, under mu
+			a.mu.Unlock()
 			a.setDocker(true, eng.APIVersion(), nil)
 			return true
 		}

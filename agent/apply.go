@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -222,29 +221,4 @@ func imageRefs(stacks []manifests.Stack) []string {
 		}
 	}
 	return refs
-}
-
-// ensureImages makes the images of the stacks local before any cut-over:
-// missing ones (and pull_policy: always) are pulled as written.
-func (a *Agent) ensureImages(ctx context.Context, stacks []manifests.Stack) error {
-	local, err := a.eng.ImageIDs(ctx, imageRefs(stacks))
-	if err != nil {
-		return err
-	}
-	for _, s := range stacks {
-		for _, svc := range s.Services {
-			_, have := local[svc.Image]
-			switch {
-			case svc.PullPolicy == "never" && !have:
-				return fmt.Errorf("image %s (stack %s, pull_policy: never) is not on the node", svc.Image, s.Name)
-			case have && svc.PullPolicy != "always", svc.PullPolicy == "never":
-				continue
-			}
-			if _, err := a.eng.Pull(ctx, svc.Image); err != nil {
-				return err
-			}
-			local[svc.Image] = "pulled"
-		}
-	}
-	return nil
 }

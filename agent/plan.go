@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -53,6 +54,12 @@ func PlanCheckout(ctx context.Context, c Config, repo string) (api.Plan, error) 
 // Plan is a dry run of the next healing round (api.Provider): the node's
 // desired state against its containers.
 func (a *Agent) Plan(ctx context.Context) (api.Plan, error) {
+	a.mu.Lock()
+	connected := a.eng != nil
+	a.mu.Unlock()
+	if !connected {
+		return api.Plan{}, errors.New("the docker engine has not answered yet: no plan")
+	}
 	unlock, err := a.lockReconcile(ctx)
 	if err != nil {
 		return api.Plan{}, err

@@ -103,11 +103,13 @@ func (a *Agent) syncRevision(ctx context.Context, head string) error {
 		return err
 	}
 	rev.Timings.Select = time.Since(start)
-	if err := a.ensureImages(ctx, d.Stacks); err != nil {
+	prefetchStart := time.Now()
+	if err := a.prefetchImages(ctx, d.Fleet, d.Stacks); err != nil {
 		a.setPending(head, err)
 		a.putRevision(rev)
 		return err
 	}
+	rev.Timings.Prefetch = time.Since(prefetchStart)
 	if err := a.applyRevision(ctx, head, d, &rev); err != nil {
 		a.setPending(head, err)
 		return err

@@ -107,7 +107,7 @@ func (a *Agent) Status(context.Context) api.Status {
 		Node: s.node, Region: s.region, Version: s.version, StartedAt: s.startedAt,
 		WantedRevision: s.wanted, AppliedRevision: s.applied, Pending: s.pending,
 		Source: s.source, Docker: s.docker, Store: s.storeStatus, Counters: s.counters,
-		Stacks: []api.StackStatus{}, UnusedVolumes: unusedVolumes(s),
+		Stacks: []api.StackStatus{}, UnusedVolumes: unusedVolumes(s), Pulls: a.pullProgress(),
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.desired)) {
 		out.Stacks = append(out.Stacks, stackStatus(s, s.desired[name]))

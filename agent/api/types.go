@@ -13,13 +13,15 @@ type Status struct {
 	StartedAt time.Time `json:"started_at"`
 	// WantedRevision is the branch head last seen; AppliedRevision the last
 	// revision applied (some stacks may keep an older spec: see Stacks).
-	WantedRevision  string        `json:"wanted_revision"`
-	AppliedRevision string        `json:"applied_revision"`
-	Pending         *Pending      `json:"pending,omitempty"`
-	Source          SourceStatus  `json:"source"`
-	Docker          DockerStatus  `json:"docker"`
-	Store           StoreStatus   `json:"store"`
-	Stacks          []StackStatus `json:"stacks"`
+	WantedRevision  string   `json:"wanted_revision"`
+	AppliedRevision string   `json:"applied_revision"`
+	Pending         *Pending `json:"pending,omitempty"`
+	// Pulls are the image pulls under way (prefetch of a new revision).
+	Pulls  []PullProgress `json:"pulls,omitempty"`
+	Source SourceStatus   `json:"source"`
+	Docker DockerStatus   `json:"docker"`
+	Store  StoreStatus    `json:"store"`
+	Stacks []StackStatus  `json:"stacks"`
 	// UnusedVolumes are volumes skiff created for stacks that no longer
 	// use them. skiff never removes volumes: they are listed for a person.
 	UnusedVolumes []string `json:"unused_volumes"`
@@ -31,6 +33,15 @@ type Pending struct {
 	Revision string    `json:"revision"`
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
+}
+
+// PullProgress is one image being prefetched.
+type PullProgress struct {
+	Image      string    `json:"image"`
+	Registry   string    `json:"registry,omitempty"` // empty while waiting or resolving
+	Downloaded int64     `json:"downloaded"`
+	Total      int64     `json:"total"`
+	Since      time.Time `json:"since"`
 }
 
 // SourceStatus is the state of the Git source.
