@@ -72,6 +72,9 @@ func printStatus(w io.Writer, s api.Status, now time.Time) {
 	if p := s.Pending; p != nil {
 		fmt.Fprintf(w, "pending   %s since %s: %s\n", short(p.Revision), ago(now, p.Since), p.Reason)
 	}
+	for _, p := range s.Pulls {
+		fmt.Fprintf(w, "pulling   %s\n", pullLine(p, now))
+	}
 	fmt.Fprintf(w, "source    %s (%s): %s\n", s.Source.URL, s.Source.Branch, sourceLine(s.Source, now))
 	fmt.Fprintf(w, "docker    %s\n", dockerLine(s.Docker, now))
 	fmt.Fprintf(w, "store     %s\n", storeLine(s.Store))
@@ -110,6 +113,17 @@ func printStacks(w io.Writer, stacks []api.StackStatus) {
 			fmt.Fprintf(w, "%s: %s\n", st.Name, st.Error)
 		}
 	}
+}
+
+func pullLine(p api.PullProgress, now time.Time) string {
+	if p.Registry == "" {
+		return fmt.Sprintf("%s: waiting (%s)", p.Image, ago(now, p.Since))
+	}
+	line := fmt.Sprintf("%s from %s: %.1f MB", p.Image, p.Registry, float64(p.Downloaded)/1e6)
+	if p.Total > 0 {
+		line += fmt.Sprintf(" of %.1f MB", float64(p.Total)/1e6)
+	}
+	return line + " (started " + ago(now, p.Since) + ")"
 }
 
 func sourceLine(s api.SourceStatus, now time.Time) string {
