@@ -20,16 +20,18 @@ const module = "github.com/skiffops/skiff"
 
 var internalArrows = map[string][]string{
 	"cmd/skiff":         {"agent", "agent/api", "manifests"},
-	"agent":             {"manifests", "reconcile", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api"},
-	"agent/source":      {},
+	"agent":             {"manifests", "reconcile", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "internal/redact"},
+	"agent/source":      {"internal/redact", "internal/durable"},
 	"agent/prefetch":    {"manifests"},
-	"agent/engine":      {"reconcile", "manifests"},
-	"agent/store":       {},
+	"agent/engine":      {"reconcile", "manifests", "internal/durable"},
+	"agent/store":       {"internal/durable"},
 	"agent/api":         {"agent/store"},
 	"manifests":         {},
 	"reconcile":         {"manifests"},
 	"testenv":           {"*"},
 	"testenv/testimage": {},
+	"internal/durable":  {},            // leaf: fsync a file or directory
+	"internal/redact":   {},            // leaf: strip credentials from URLs
 	"e2e":               {"agent/api"}, // tests only: they run the skiff binary
 	".":                 {},            // this test
 }

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/skiffops/skiff/internal/redact"
 )
 
 // Config is the node configuration, /etc/skiff/agent.yaml (DESIGN.md §2).
@@ -203,34 +206,21 @@ func sourceScheme(raw string) (string, error) {
 	switch u.Scheme {
 	case "https", "http", "ssh":
 		if u.Host == "" {
-			return "", fmt.Errorf("%q has no host", Redact(raw))
+			return "", fmt.Errorf("%q has no host", redact.URL(raw))
 		}
 	case "file":
 		if u.Path == "" {
 			return "", fmt.Errorf("%q has no path", raw)
 		}
 	default:
-		return "", fmt.Errorf("%q: scheme must be https, http, ssh or file", Redact(raw))
+		return "", fmt.Errorf("%q: scheme must be https, http, ssh or file", redact.URL(raw))
 	}
 	if u.User != nil {
 		if _, hasPassword := u.User.Password(); hasPassword {
-			return "", fmt.Errorf("%q carries a password: put it in source.auth.password_file", Redact(raw))
+			return "", fmt.Errorf("%q carries a password: put it in source.auth.password_file", redact.URL(raw))
 		}
 	}
 	return u.Scheme, nil
-}
-
-// Redact removes the password from a URL so that it can reach a log, an error
-// or the store. Strings that are not URLs are returned unchanged.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "redacted")
-	}
-	return u.String()
 }
 
 func hasDotDot(p string) bool {

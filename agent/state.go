@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/skiffops/skiff/agent/api"
+	"github.com/skiffops/skiff/internal/redact"
 	"github.com/skiffops/skiff/manifests"
 	"github.com/skiffops/skiff/reconcile"
 )
@@ -52,7 +53,7 @@ func newState(cfg Config, version string) state {
 	return state{
 		node: cfg.Node, region: cfg.Region, version: version, startedAt: time.Now(),
 		desired: map[string]desiredStack{}, outcomes: map[string]stackOutcome{},
-		source: api.SourceStatus{URL: Redact(cfg.Source.URL), Branch: cfg.Source.Branch},
+		source: api.SourceStatus{URL: redact.URL(cfg.Source.URL), Branch: cfg.Source.Branch},
 	}
 }
 

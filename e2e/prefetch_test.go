@@ -21,7 +21,9 @@ func TestAgentWaitsForItsImages(t *testing.T) {
 	po, pm := testenv.FaultProxy(t, origin.Addr()), testenv.FaultProxy(t, mirror.Addr())
 	git := testenv.GitServer(t)
 	for _, v := range []string{"v1", "v2"} {
-		testenv.TestImageVariant(t, "skiff-test/"+name+":"+v, v)
+		// Variants unique to this test: an identical layer held by another
+		// test would make the pull download nothing.
+		testenv.TestImageVariant(t, "skiff-test/"+name+":"+v, name+"-"+v)
 	}
 	env := testenv.Docker(t)
 	ctx := context.Background()

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/skiffops/skiff/internal/durable"
 	"github.com/skiffops/skiff/manifests"
 )
 
@@ -120,7 +121,7 @@ func copyFile(src, dest string, c fileCopy) (err error) {
 	if err := os.Rename(tmp.Name(), dest); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return durable.Sync(dir)
 }
 
 // writeCopy fills tmp with src's content, checks its digest, and sets mode
@@ -158,19 +159,6 @@ func copyContent(w io.Writer, src string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// syncDir makes a rename or a new entry in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // treeCopy copies one directory tree and computes, as it goes, the listing
 // manifests digests a tree by: one line per entry in lexical order,
 // `d "path"`, `f "path" x|- <sha256>` or `l "path" "target"`, where only the
@@ -205,7 +193,7 @@ func copyTree(src, dest, digest string) (string, error) {
 		}
 		return "", errors.Join(err, os.RemoveAll(tmp))
 	}
-	return dest, syncDir(parent)
+	return dest, durable.Sync(parent)
 }
 
 // fillTree copies src into the empty directory tmp and checks the digest.
@@ -239,7 +227,7 @@ func (t *treeCopy) copyDir(src, dst, prefix string, depth int) error {
 			return err
 		}
 	}
-	return syncDir(dst)
+	return durable.Sync(dst)
 }
 
 func (t *treeCopy) copyEntry(e fs.DirEntry, src, dst, name string, depth int) error {

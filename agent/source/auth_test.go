@@ -86,19 +86,6 @@ func TestScrubRemovesTheSecretButKeepsTheChain(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://u:pw@git.example.com/fleet.git": "https://u:redacted@git.example.com/fleet.git",
-		"https://u@git.example.com/fleet.git":    "https://u@git.example.com/fleet.git",
-		"git@git.example.com:org/fleet.git":      "git@git.example.com:org/fleet.git",
-		"file:///srv/fleet.git":                  "file:///srv/fleet.git",
-	} {
-		if got := redact(in); got != want {
-			t.Errorf("redact(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestKind(t *testing.T) {
 	for _, tc := range []struct {
 		err  error

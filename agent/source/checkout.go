@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/skiffops/skiff/internal/durable"
 )
 
 // Checkout writes the tree of commit, which Fetch must have brought, into
@@ -137,7 +138,7 @@ func (s *Source) materialize(commit, dir string) error {
 		_ = os.RemoveAll(tmp)
 		return err
 	}
-	return syncDir(s.checkoutsDir())
+	return durable.Sync(s.checkoutsDir())
 }
 
 // writeTree writes the entries of t into dir, which exists, and syncs them.
@@ -169,7 +170,7 @@ func writeTree(t *object.Tree, dir string) error {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
 	}
-	return syncDir(dir)
+	return durable.Sync(dir)
 }
 
 func writeSubtree(t *object.Tree, name, p string) error {
@@ -244,7 +245,7 @@ func (s *Source) switchTo(commit string) (bool, error) {
 	if err := s.setLink(linkCurrent, commit); err != nil {
 		return false, err
 	}
-	return true, syncDir(s.cfg.Dir)
+	return true, durable.Sync(s.cfg.Dir)
 }
 
 // setLink atomically points Dir/name at checkouts/<commit>, relative so that

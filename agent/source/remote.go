@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/skiffops/skiff/internal/durable"
 )
 
 // remoteName is the name of the remote in the repositories this package makes.
@@ -201,7 +202,7 @@ func (s *Source) swapRepo(dir string) error {
 		_ = os.RemoveAll(dir)
 		return fmt.Errorf("install fetched repository: %w", err)
 	}
-	return syncDir(s.cfg.Dir)
+	return durable.Sync(s.cfg.Dir)
 }
 
 // newTemp creates a fresh directory in Dir/tmp.
@@ -218,20 +219,6 @@ func syncTree(root string) error {
 		if err != nil || d.Type()&os.ModeSymlink != 0 {
 			return err
 		}
-		return syncPath(p)
+		return durable.Sync(p)
 	})
-}
-
-func syncDir(dir string) error { return syncPath(dir) }
-
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

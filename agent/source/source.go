@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/skiffops/skiff/internal/redact"
 )
 
 // Errors that callers match with errors.Is. Each says what to do next.
@@ -98,7 +99,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	s := &Source{cfg: cfg, url: redact(cfg.URL), log: log.With("component", "source")}
+	s := &Source{cfg: cfg, url: redact.URL(cfg.URL), log: log.With("component", "source")}
 	if err := s.validate(); err != nil {
 		return nil, fmt.Errorf("source %s: %w", s.url, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -198,19 +197,6 @@ func kind(err error) error {
 // error no type, so this is the one place its text is matched.
 func isSSHAuthError(err error) bool {
 	return strings.Contains(err.Error(), "ssh: unable to authenticate")
-}
-
-// redact removes the password from a URL so that it can reach a log or an
-// error. Strings that are not URLs are returned unchanged.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "redacted")
-	}
-	return u.String()
 }
 
 // scrubbed is an error whose text had a secret removed; errors.Is and As

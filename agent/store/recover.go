@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/skiffops/skiff/internal/durable"
 )
 
 // Recovery says what OpenOrRecover did to get a usable store, so that status
@@ -77,20 +79,8 @@ func moveAside(path, kind string, opts Options) (string, error) {
 	if err := os.Rename(path, target); err != nil {
 		return "", fmt.Errorf("move store aside: %w", err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := durable.Sync(filepath.Dir(path)); err != nil {
 		opts.Logger.Warn("store moved aside, but the move may not survive a crash", "moved_to", target, "error", err)
 	}
 	return target, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
