@@ -38,8 +38,13 @@ func TestAgentWaitsForItsImages(t *testing.T) {
 		}
 		testenv.RemoveImageTag(t, env.Client, local) // the node must pull it
 	}
-	n := newNode(t, env, git.URL(), "")
 	canonical := func(v string) string { return po.Addr() + "/skiff/" + name + ":" + v }
+	for _, v := range []string{"v1", "v2"} {
+		// Registered before the node: cleanups run last first, so the
+		// images go after the containers that use them.
+		t.Cleanup(func() { testenv.RemoveImageTag(t, env.Client, canonical(v)) })
+	}
+	n := newNode(t, env, git.URL(), "")
 	push := func(v string) string {
 		t.Helper()
 		files := stackFiles(n.name, canonical(v), v)

@@ -156,11 +156,35 @@ func removeContainers(ctx context.Context, cli *client.Client, f filters.Args) e
 		return fmt.Errorf("list containers: %w", err)
 	}
 	var errs []error
+	anonymous := map[string]bool{}
 	for _, c := range list {
+		for _, m := range c.Mounts {
+			if m.Type == "volume" && isAnonymousVolume(m.Name) {
+				anonymous[m.Name] = true
+			}
+		}
 		err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		errs = append(errs, gone(err, "remove container %s", c.ID))
 	}
+	// An anonymous volume a container inherited by name (the agent carries
+	// them over on recreate) is not removed with it: remove it here.
+	for name := range anonymous {
+		errs = append(errs, gone(cli.VolumeRemove(ctx, name, true), "remove volume %s", name))
+	}
 	return errors.Join(errs...)
+}
+
+// isAnonymousVolume reports whether name is one the engine generated.
+func isAnonymousVolume(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	for _, r := range name {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func removeNetworks(ctx context.Context, cli *client.Client, f filters.Args) error {
