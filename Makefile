@@ -8,10 +8,10 @@ BIN      := bin/skiff
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
-.PHONY: help build test bench demo lint fuzz clean
+.PHONY: help build test bench demo demo-clean lint fuzz clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
 build: ## build bin/skiff with the version and commit injected
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/skiff
@@ -22,10 +22,13 @@ test: ## run every test with the race detector (Docker-backed tests need an engi
 bench: ## run the benchmarks and write the figures into BENCHMARKS.md
 	./scripts/bench
 
-demo: build ## validate the example fleet and render what two nodes would run
-	$(BIN) validate --repo examples/fleet
-	$(BIN) render --repo examples/fleet --region eu-west --node demo-eu-1
-	$(BIN) render --repo examples/fleet --region us-east --node demo-us-1
+demo: build ## run a node here: Git, two registries, the real agent, narrated (needs Docker; Ctrl-C stops)
+	$(GO) build -o bin/skiff-demo ./cmd/skiff-demo
+	bin/skiff-demo --skiff $(BIN)
+
+demo-clean: ## remove every container, network, volume, image and directory the demo created
+	$(GO) build -o bin/skiff-demo ./cmd/skiff-demo
+	bin/skiff-demo --clean
 
 lint: ## gofmt, go vet and shellcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi

@@ -20,6 +20,7 @@ const module = "github.com/skiffops/skiff"
 
 var internalArrows = map[string][]string{
 	"cmd/skiff":         {"agent", "agent/api", "manifests"},
+	"cmd/skiff-demo":    {"testenv", "agent/api"}, // the demo program: the real world on loopback
 	"agent":             {"manifests", "reconcile", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "internal/redact"},
 	"agent/source":      {"internal/redact", "internal/durable"},
 	"agent/prefetch":    {"manifests"},
@@ -39,11 +40,12 @@ var internalArrows = map[string][]string{
 // restricted libraries: import path prefix → the only packages that may
 // import it directly.
 var restricted = map[string][]string{
-	"github.com/docker/docker":              {"agent/engine", "testenv"},
-	"go.etcd.io/bbolt":                      {"agent/store"},
-	"github.com/go-git/go-git/v5":           {"agent/source", "testenv"},
-	"github.com/compose-spec/compose-go/v2": {"manifests", "reconcile", "agent/engine", "testenv"},
-	"github.com/hashicorp/go-retryablehttp": {"agent/prefetch", "testenv"},
+	"github.com/docker/docker":               {"agent/engine", "testenv"},
+	"go.etcd.io/bbolt":                       {"agent/store"},
+	"github.com/go-git/go-git/v5":            {"agent/source", "testenv"},
+	"github.com/compose-spec/compose-go/v2":  {"manifests", "reconcile", "agent/engine", "testenv"},
+	"github.com/hashicorp/go-retryablehttp":  {"agent/prefetch", "testenv"},
+	"github.com/google/go-containerregistry": {"cmd/skiff-demo"},
 }
 
 // pure packages must not do I/O of their own: no network, no processes, and
