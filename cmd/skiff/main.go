@@ -34,6 +34,7 @@ func commands() []command {
 		{"plan", "show what the next reconcile would change, and why (dry run)", runPlan},
 		{"render", "print the Compose projects a node would run", runRender},
 		{"validate", "check every stack of a repository for every region", runValidate},
+		{"config", "check a node configuration: skiff config check --config FILE", runConfig},
 		{"version", "print the version and commit", runVersion},
 	}
 }
