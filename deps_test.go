@@ -34,6 +34,8 @@ var internalArrows = map[string][]string{
 	"internal/durable":  {},            // leaf: fsync a file or directory
 	"internal/redact":   {},            // leaf: strip credentials from URLs
 	"e2e":               {"agent/api"}, // tests only: they run the skiff binary
+	"packaging":         {},            // tests only: the unit and install.sh
+	"packaging/mkpkg":   {},            // builds the .deb and .rpm
 	".":                 {},            // this test
 }
 
@@ -46,6 +48,7 @@ var restricted = map[string][]string{
 	"github.com/compose-spec/compose-go/v2":  {"manifests", "reconcile", "agent/engine", "testenv"},
 	"github.com/hashicorp/go-retryablehttp":  {"agent/prefetch", "testenv"},
 	"github.com/google/go-containerregistry": {"cmd/skiff-demo"},
+	"github.com/goreleaser/nfpm/v2":          {"packaging/mkpkg"},
 }
 
 // pure packages must not do I/O of their own: no network, no processes, and
