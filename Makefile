@@ -8,7 +8,7 @@ BIN      := bin/skiff
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
-.PHONY: help build test bench demo demo-clean lint fuzz clean
+.PHONY: help build test bench demo demo-clean package lint fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -30,14 +30,18 @@ demo-clean: ## remove every container, network, volume, image and directory the 
 	$(GO) build -o bin/skiff-demo ./cmd/skiff-demo
 	bin/skiff-demo --clean
 
+package: build ## build the .deb and .rpm into dist/ (binary, unit, default config, skiff user)
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
+		$(GO) run ./packaging/mkpkg --binary $(BIN) --version $(VERSION) --out dist
+
 lint: ## gofmt, go vet and shellcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if command -v shellcheck >/dev/null; then shellcheck install.sh .ci/run scripts/*; else echo "shellcheck not installed, skipped"; fi
+	@if command -v shellcheck >/dev/null; then shellcheck install.sh .ci/run scripts/* packaging/scripts/*.sh; else echo "shellcheck not installed, skipped"; fi
 
 fuzz: ## fuzz the manifest loader and the config parser for FUZZTIME each
 	$(GO) test ./manifests -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/skiff -run '^$$' -fuzz FuzzDecodeConfig -fuzztime $(FUZZTIME)
 
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin dist
