@@ -205,6 +205,7 @@ func (c *stackCheck) finish() {
 		st.Services = append(st.Services, Service{
 			Name: s.Name, Image: img, Hash: specHash(p, s, img, c.files),
 			Update: c.update[s.Name], Replicas: s.GetScale(), PullPolicy: pull,
+			HealthGrace: c.grace[s.Name],
 		})
 	}
 	for _, f := range c.files {

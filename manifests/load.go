@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -68,6 +69,10 @@ type Service struct {
 	Update     string // UpdateStopFirst or UpdateStartFirst
 	Replicas   int
 	PullPolicy string // always, missing or never
+	// HealthGrace is how long a replica without healthcheck must run
+	// without a restart to pass the health gate (x-skiff.health_grace,
+	// default DefaultHealthGrace). It is not part of the spec hash.
+	HealthGrace time.Duration `json:",omitzero"`
 }
 
 // Update orders of x-skiff.update.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -187,7 +188,7 @@ func TestLoadProblemsOfServicesPlacedElsewhereAreDropped(t *testing.T) {
 }
 
 func TestLoadUpdateOrderAndService(t *testing.T) {
-	dir := repo{"stacks/app/compose.yaml": `x-skiff: {update: start-first}
+	dir := repo{"stacks/app/compose.yaml": `x-skiff: {update: start-first, health_grace: 10s}
 services:
   web:
     image: registry.example.com/skiff/web
@@ -196,7 +197,7 @@ services:
   db:
     image: registry.example.com/skiff/db@sha256:` + strings.Repeat("ab", 32) + `
     pull_policy: always
-    x-skiff: {update: stop-first}
+    x-skiff: {update: stop-first, health_grace: 1500ms}
 `}.write(t)
 	d := load(t, dir, Node{Name: "n1", Region: "eu-west"})
 	got := stack(t, d, "app").Services
@@ -204,8 +205,8 @@ services:
 		got[i].Hash = ""
 	}
 	want := []Service{
-		{Name: "db", Image: "registry.example.com/skiff/db@sha256:" + strings.Repeat("ab", 32), Update: UpdateStopFirst, Replicas: 1, PullPolicy: "always"},
-		{Name: "web", Image: "registry.example.com/skiff/web:latest", Update: UpdateStartFirst, Replicas: 3, PullPolicy: "missing"},
+		{Name: "db", Image: "registry.example.com/skiff/db@sha256:" + strings.Repeat("ab", 32), Update: UpdateStopFirst, Replicas: 1, PullPolicy: "always", HealthGrace: 1500 * time.Millisecond},
+		{Name: "web", Image: "registry.example.com/skiff/web:latest", Update: UpdateStartFirst, Replicas: 3, PullPolicy: "missing", HealthGrace: 10 * time.Second},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("services (-want +got):\n%s", diff)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -26,7 +27,12 @@ type placement struct {
 type xskiff struct {
 	placement
 	update string
+	grace  time.Duration // health_grace; 0 when not set
 }
+
+// DefaultHealthGrace is how long a container without healthcheck must keep
+// running, without a restart, to pass the health gate (x-skiff.health_grace).
+const DefaultHealthGrace = 5 * time.Second
 
 // placeServices decodes x-skiff at both levels, keeps the services placed
 // on this node (or, when validating, in this region) and checks that no kept
@@ -36,7 +42,7 @@ type xskiff struct {
 func (c *stackCheck) placeServices() bool {
 	stack, ok := c.decodeXSkiff(c.project.Extensions[XSkiff], XSkiff)
 	placed := map[string]bool{}
-	c.place, c.update = map[string]placement{}, map[string]string{}
+	c.place, c.update, c.grace = map[string]placement{}, map[string]string{}, map[string]time.Duration{}
 	for _, name := range c.project.ServiceNames() {
 		svc, svcOK := c.decodeXSkiff(c.project.Services[name].Extensions[XSkiff], "services", name, XSkiff)
 		ok = ok && svcOK
@@ -47,6 +53,7 @@ func (c *stackCheck) placeServices() bool {
 		placed[name] = true
 		c.place[name] = p
 		c.update[name] = cmp.Or(svc.update, stack.update, UpdateStopFirst)
+		c.grace[name] = cmp.Or(svc.grace, stack.grace, DefaultHealthGrace)
 	}
 	if !ok {
 		return false
@@ -193,11 +200,33 @@ func (c *stackCheck) decodeXSkiff(v any, path ...string) (xskiff, bool) {
 				bad(k, "must be %s or %s", UpdateStopFirst, UpdateStartFirst)
 			}
 			x.update = s
+		case "health_grace":
+			d, err := graceValue(val)
+			if err != nil {
+				bad(k, "%v", err)
+			}
+			x.grace = d
 		default:
-			bad(k, "unknown key: x-skiff has regions, nodes, labels and update")
+			bad(k, "unknown key: x-skiff has regions, nodes, labels, update and health_grace")
 		}
 	}
 	return x, ok
+}
+
+// graceValue reads a health_grace: a duration with a unit, from 1s to 10m.
+func graceValue(v any) (time.Duration, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("must be a duration with a unit, as 10s")
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%q is not a duration (use a unit: 500ms, 10s, 1m)", s)
+	case d < 100*time.Millisecond || d > 10*time.Minute:
+		return 0, fmt.Errorf("%s is out of range: from 100ms to 10m", s)
+	}
+	return d, nil
 }
 
 func serviceOf(path []string) string {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v4"
@@ -46,9 +47,10 @@ type stackCheck struct {
 	env      types.Mapping
 	missing  []string // variables interpolated but not set
 	project  *types.Project
-	place    map[string]placement // per placed service
-	update   map[string]string    // per placed service
-	files    map[string]File      // repository files by absolute path
+	place    map[string]placement     // per placed service
+	update   map[string]string        // per placed service
+	grace    map[string]time.Duration // per placed service: x-skiff.health_grace
+	files    map[string]File          // repository files by absolute path
 	problems []Problem
 	stack    *Stack
 }
