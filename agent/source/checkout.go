@@ -15,14 +15,24 @@ import (
 	"github.com/skiffops/skiff/internal/durable"
 )
 
-// Checkout writes the tree of commit, which Fetch must have brought, into
-// Dir/checkouts/<commit> (reusing it when it exists: it is complete by
-// construction), then switches the current link to it; the checkout it
-// replaces becomes the previous one, the last good, and every older
-// checkout is pruned (a failure there is logged, not returned). It returns
-// the checkout's directory, the root of the repository: the caller joins
-// source.path.
+// Checkout stages commit and promotes it at once: Stage, then Promote. It
+// returns the checkout's directory, the root of the repository.
 func (s *Source) Checkout(commit string) (string, error) {
+	dir, err := s.Stage(commit)
+	if err != nil {
+		return "", err
+	}
+	return dir, s.Promote(commit)
+}
+
+// Stage writes the tree of commit, which Fetch must have brought, into
+// Dir/checkouts/<commit> (reusing it when it exists: it is complete by
+// construction) without touching the current link: the caller loads it
+// first and promotes it only when it loaded, so that a revision refused as
+// a whole never becomes the checkout a reboot starts from. It returns the
+// checkout's directory, the root of the repository: the caller joins
+// source.path.
+func (s *Source) Stage(commit string) (string, error) {
 	c, err := parseCommit(commit)
 	if err != nil {
 		return "", fmt.Errorf("checkout: %w", err)
@@ -37,17 +47,33 @@ func (s *Source) Checkout(commit string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("checkout %s: %w", short(c), err)
 	}
+	return dir, nil
+}
+
+// Promote switches the current link to commit's staged checkout; the
+// checkout it replaces becomes the previous one, and every older checkout
+// is pruned (a failure there is logged, not returned).
+func (s *Source) Promote(commit string) error {
+	c, err := parseCommit(commit)
+	if err != nil {
+		return fmt.Errorf("promote: %w", err)
+	}
+	s.linkMu.Lock()
+	defer s.linkMu.Unlock()
+	if _, err := os.Stat(s.checkoutDir(c)); err != nil {
+		return fmt.Errorf("promote %s: not staged: %w", short(c), err)
+	}
 	switched, err := s.switchTo(c)
 	if err != nil {
-		return "", fmt.Errorf("checkout %s: switch %s: %w", short(c), linkCurrent, err)
+		return fmt.Errorf("promote %s: switch %s: %w", short(c), linkCurrent, err)
 	}
 	if switched {
-		s.log.Info("switched checkout", "revision", c, "dir", dir)
+		s.log.Info("switched checkout", "revision", c, "dir", s.checkoutDir(c))
 	}
 	if err := s.pruneLocked(nil); err != nil {
 		s.log.Warn("cannot prune old checkouts", "error", err)
 	}
-	return dir, nil
+	return nil
 }
 
 // Prune removes every checkout but the current one, the previous one and

@@ -239,3 +239,31 @@ func mustWrite(t *testing.T, p, content string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// A staged checkout is not current until promoted: a revision refused after
+// loading never becomes the checkout a reboot starts from.
+func TestStageDoesNotMoveTheLink(t *testing.T) {
+	srv := testenv.GitServer(t)
+	ctx := context.Background()
+	s := newSource(t, Config{URL: srv.URL()})
+	c1 := push(t, srv, map[string]string{"stacks/web/compose.yaml": "services: {web: {image: a}}\n"})
+	pull(t, s)
+	c2 := push(t, srv, map[string]string{"README": "no stacks here\n"})
+	if err := s.Fetch(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	dir2, err := s.Stage(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTree(t, dir2, map[string]string{"README": "no stacks here\n"})
+	wantCurrent(t, s, c1)
+	if err := s.Promote(c2); err != nil {
+		t.Fatal(err)
+	}
+	wantCurrent(t, s, c2)
+	wantLink(t, s, linkPrevious, c1)
+	if err := s.Promote(strings.Repeat("ab", 20)); err == nil {
+		t.Error("promoted a commit that was never staged")
+	}
+}
