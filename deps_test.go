@@ -21,7 +21,8 @@ const module = "github.com/skiffops/skiff"
 var internalArrows = map[string][]string{
 	"cmd/skiff":         {"agent", "agent/api", "manifests"},
 	"cmd/skiff-demo":    {"testenv", "agent/api"}, // the demo program: the real world on loopback
-	"agent":             {"manifests", "reconcile", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "internal/redact"},
+	"agent":             {"manifests", "reconcile", "agent/ledger", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "internal/redact"},
+	"agent/ledger":      {"manifests"}, // pure: per-stack bookkeeping
 	"agent/source":      {"internal/redact", "internal/durable"},
 	"agent/prefetch":    {"manifests"},
 	"agent/engine":      {"reconcile", "manifests", "internal/durable"},
@@ -54,8 +55,9 @@ var restricted = map[string][]string{
 // pure packages must not do I/O of their own: no network, no processes, and
 // for the planner no file system either.
 var forbiddenStd = map[string][]string{
-	"reconcile": {"os", "os/exec", "net", "net/http", "syscall"},
-	"manifests": {"os/exec", "net", "net/http", "syscall"},
+	"reconcile":    {"os", "os/exec", "net", "net/http", "syscall"},
+	"agent/ledger": {"os", "os/exec", "net", "net/http", "syscall", "time"},
+	"manifests":    {"os/exec", "net", "net/http", "syscall"},
 }
 
 // binaries whose transitive dependencies must not include testenv.

@@ -25,9 +25,12 @@ type Options struct {
 	// OnReady is called once, when the boot reconcile from the store is
 	// done (at once when the store is empty): systemd's READY=1.
 	OnReady func()
-	// OnAlive is called by the healing loop on every round: the systemd
-	// watchdog. Git being down never stops it.
+	// OnAlive is called by the liveness loop every AliveEvery: the systemd
+	// watchdog. It waits on nothing external (Docker, Git, registries, a
+	// stack's lock), only on the agent's own state lock.
 	OnAlive func()
+	// AliveEvery is the period of OnAlive. Default 10s.
+	AliveEvery time.Duration
 	// HealEvery is the period of healing rounds when no event comes.
 	// Default 10s.
 	HealEvery time.Duration
@@ -49,10 +52,11 @@ type Agent struct {
 	eng *engine.Engine
 	pf  *prefetch.Prefetcher
 
-	// reconciling admits one reconcile at a time (a new revision, healing,
-	// or a dry run, which must not see an update half done); acquiring it
-	// honours the caller's context.
-	reconciling chan struct{}
+	// locks gives each stack its own lock: an update holds it through its
+	// gates, healing skips a stack whose lock is taken.
+	locks *stackLocks
+	// applies tracks the goroutines applying revisions; Run waits for them.
+	applies sync.WaitGroup
 
 	syncReq chan struct{} // a poll is asked for (skiff sync, fsnotify)
 	healReq chan struct{} // a healing round is asked for (events)
@@ -82,6 +86,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		}
 	})
 	stopMetrics := a.serveMetrics(&wg)
+	goRun(&wg, func() { a.livenessLoop(ctx) })
 	defer func() {
 		srv.Shutdown(context.Background())
 		stopMetrics()
@@ -107,6 +112,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if opts.OnReady != nil {
 		opts.OnReady()
 	}
+	defer a.applies.Wait()
 	goRun(&wg, func() { a.healLoop(ctx) })
 	goRun(&wg, func() { a.watchEvents(ctx) })
 	goRun(&wg, func() { a.pollLoop(ctx) })
@@ -122,10 +128,13 @@ func newAgent(cfg Config, opts Options) (*Agent, error) {
 	if opts.HealEvery <= 0 {
 		opts.HealEvery = 10 * time.Second
 	}
+	if opts.AliveEvery <= 0 {
+		opts.AliveEvery = 10 * time.Second
+	}
 	a := &Agent{
 		cfg: cfg, opts: opts, log: opts.Logger.With("component", "agent"),
 		syncReq: make(chan struct{}, 1), healReq: make(chan struct{}, 1),
-		reconciling: make(chan struct{}, 1),
+		locks: newStackLocks(),
 	}
 	a.st = newState(cfg, opts.Version)
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
@@ -194,14 +203,24 @@ func (a *Agent) serveMetrics(wg *sync.WaitGroup) (stop func()) {
 	return func() { srv.Close() }
 }
 
-// lockReconcile waits for the turn to reconcile, or for ctx to end; the
-// returned function gives the turn back.
-func (a *Agent) lockReconcile(ctx context.Context) (unlock func(), err error) {
-	select {
-	case a.reconciling <- struct{}{}:
-		return func() { <-a.reconciling }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for the running reconcile: %w", ctx.Err())
+// livenessLoop pings the watchdog. It proves the process runs and its
+// state lock is free (the API answers from it); it never waits on Docker,
+// Git, a registry or a stack's lock, so an engine that hangs does not get a
+// healthy agent killed.
+func (a *Agent) livenessLoop(ctx context.Context) {
+	if a.opts.OnAlive == nil {
+		return
+	}
+	t := time.NewTicker(a.opts.AliveEvery)
+	defer t.Stop()
+	for {
+		a.update(func(*state) {}) // the check: the state lock can be taken
+		a.opts.OnAlive()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -2,33 +2,32 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/skiffops/skiff/agent/ledger"
 	"github.com/skiffops/skiff/agent/store"
 	"github.com/skiffops/skiff/manifests"
 )
 
-// boot restores the desired state from the store and reconciles it before
+// boot restores what each stack runs from the store and reconciles it before
 // any network call: a node gets right after a reboot with no Git and no
-// registry. A store that was rebuilt is refilled from the last checkout on
-// disk, which needs no network either.
+// registry. Stacks the node runs that the store does not know (it was lost
+// or rebuilt) are adopted and left untouched until a revision decides.
 func (a *Agent) boot(ctx context.Context) {
 	start := time.Now()
 	a.loadStore()
-	if len(a.desiredState().Stacks) == 0 {
-		a.rebuildFromCheckout()
-	}
+	a.adoptUnknown(ctx)
 	if err := a.heal(ctx); err != nil {
 		a.log.Warn("boot reconcile incomplete; healing retries", "error", err)
 	}
-	a.log.Info("boot reconcile done", "revision", short(a.desiredState().Revision),
-		"stacks", len(a.desiredState().Stacks), "took", time.Since(start).Round(time.Millisecond))
+	a.log.Info("boot reconcile done", "revision", short(a.appliedRevision()),
+		"stacks", len(a.entries()), "took", time.Since(start).Round(time.Millisecond))
 }
 
-// loadStore fills the in-memory state from the store. A damaged record is
-// a warning: that stack is left out, never the whole boot.
+// loadStore fills the ledger from the store. A damaged record is a warning:
+// that stack is adopted, never the whole boot lost.
 func (a *Agent) loadStore() {
 	meta, err := a.store.Meta()
 	if err != nil {
@@ -38,82 +37,81 @@ func (a *Agent) loadStore() {
 	if err != nil {
 		a.log.Warn("read applied stacks from store", "error", err)
 	}
-	failed, err := a.store.FailedRevisions()
+	failed, err := a.store.FailedSpecs()
 	if err != nil {
-		a.log.Warn("read failed revisions from store", "error", err)
+		a.log.Warn("read failed specs from store", "error", err)
 	}
 	for _, d := range a.store.Damaged() {
 		a.log.Warn("damaged store record skipped", "record", d)
 	}
 	a.update(func(s *state) {
-		s.applied, s.wanted, s.final = meta.AppliedRevision, meta.WantedRevision, meta.AppliedRevision
+		s.applied, s.wanted, s.selected = meta.AppliedRevision, meta.WantedRevision, meta.AppliedRevision
 		s.source.LastSuccess = meta.LastSync
 		for _, rec := range stacks {
 			st, err := manifests.UnmarshalStoredStack(rec.Spec)
 			if err != nil {
-				a.log.Warn("stored stack unreadable; skipped", "stack", rec.Stack, "error", err)
+				a.log.Warn("stored stack unreadable: its containers are left as they are until a revision decides", "stack", rec.Stack, "error", err)
+				s.ledger.Unreadable(rec.Stack, err.Error())
 				continue
 			}
-			s.desired[st.Name] = desiredStack{stack: st, revision: rec.Revision}
-		}
-		for stack, commit := range failed {
-			o := s.outcomes[stack]
-			o.failed = commit
-			s.outcomes[stack] = o
+			f := failed[rec.Stack]
+			s.ledger.Restore(st, rec.Revision, ledger.FailedSpec{Commit: f.Commit, Digest: f.Digest})
 		}
 	})
 }
 
-// rebuildFromCheckout takes the desired state from the checkout on disk when
-// the store has none (first boot, or a store rebuilt after corruption).
-func (a *Agent) rebuildFromCheckout() {
+// adoptUnknown adopts the stacks the node runs that the ledger does not know.
+func (a *Agent) adoptUnknown(ctx context.Context) {
+	obs, err := a.observe(ctx)
+	if err != nil {
+		a.log.Warn("observe the node at boot", "error", err)
+		return
+	}
+	known := map[string]bool{}
+	for _, e := range a.entries() {
+		known[e.Name] = true
+	}
+	var names []string
+	for _, c := range obs.Containers {
+		if !known[c.Stack] && !slices.Contains(names, c.Stack) {
+			names = append(names, c.Stack)
+		}
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return
+	}
+	a.update(func(s *state) { s.ledger.Adopt(names) })
+	a.log.Warn("stacks on the node with no known spec: adopted, left untouched until a revision decides", "stacks", names)
+}
+
+// takeCheckout takes up the current checkout at start, before the first
+// poll: the agent may have stopped before it was applied, stacks may have
+// been adopted, or the node's configuration (labels, region) changed what
+// it places here. That revision was fetched, verified and loaded when the
+// link moved to it; taking it up needs no Git, and a stack it leaves as it
+// is costs nothing.
+func (a *Agent) takeCheckout(ctx context.Context) {
 	commit, dir, ok := a.src.Current()
 	if !ok {
 		return
 	}
 	d, err := manifests.Load(filepath.Join(dir, a.cfg.Source.Path), a.cfg.node())
 	if err != nil {
-		a.log.Warn("last checkout unusable for the boot reconcile", "revision", short(commit), "error", err)
+		a.log.Warn("current checkout unusable; waiting for the next revision", "revision", short(commit), "error", err)
 		return
 	}
-	a.update(func(s *state) {
-		for _, st := range d.Stacks {
-			s.desired[st.Name] = desiredStack{stack: st, revision: commit}
-		}
-		s.applied, s.final = commit, ""
-	})
-	for _, st := range d.Stacks {
-		a.saveStack(st, commit)
-	}
-	a.log.Info("desired state rebuilt from the last checkout", "revision", short(commit), "stacks", len(d.Stacks))
-}
-
-// saveStack records a stack's applied spec.
-func (a *Agent) saveStack(st manifests.Stack, commit string) {
-	spec, err := st.MarshalStored()
+	rec, err := a.store.GetRevision(commit)
 	if err != nil {
-		a.log.Error("encode stack for the store", "stack", st.Name, "error", err)
-		return
+		rec = store.Revision{Commit: commit, SeenAt: time.Now(), Outcome: store.OutcomePending}
 	}
-	rec := store.AppliedStack{Stack: st.Name, Revision: commit, Spec: spec, SpecHash: stackHash(st), AppliedAt: time.Now()}
-	if err := a.store.PutStack(rec); err != nil {
-		a.log.Error("record applied stack", "stack", st.Name, "error", err)
-	}
+	a.log.Info("applying the current checkout", "revision", short(commit))
+	a.update(func(s *state) { s.selected = commit })
+	a.takeRevision(ctx, commit, d, rec)
 }
 
-// stackHash summarizes a stack's services (spec hash and replicas), to tell
-// whether a new revision changed it.
-func stackHash(st manifests.Stack) string {
-	h := ""
-	for _, svc := range st.Services {
-		h += fmt.Sprintf("%s=%s*%d;", svc.Name, svc.Hash, svc.Replicas)
-	}
-	return h
-}
-
-func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
-	return commit
+func (a *Agent) appliedRevision() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st.applied
 }

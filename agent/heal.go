@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/skiffops/skiff/agent/engine"
+	"github.com/skiffops/skiff/agent/ledger"
+	"github.com/skiffops/skiff/manifests"
 	"github.com/skiffops/skiff/reconcile"
 )
 
@@ -13,9 +16,9 @@ import (
 // together) into one healing round.
 const healDebounce = 100 * time.Millisecond
 
-// healLoop keeps the node on its desired state between revisions: on Docker
-// events, and every HealEvery as a safety net. It never touches the
-// network, and it pings the watchdog on every round.
+// healLoop keeps the node on its last good specs between revisions: on
+// Docker events, and every HealEvery as a safety net. It never touches the
+// network.
 func (a *Agent) healLoop(ctx context.Context) {
 	b := backoff{min: 250 * time.Millisecond, max: a.opts.HealEvery, jitter: 0.1}
 	delay := a.opts.HealEvery
@@ -26,9 +29,6 @@ func (a *Agent) healLoop(ctx context.Context) {
 		if !sleep(ctx, healDebounce, nil) {
 			return
 		}
-		if a.opts.OnAlive != nil {
-			a.opts.OnAlive()
-		}
 		if err := a.heal(ctx); err != nil {
 			delay = b.next()
 			continue
@@ -38,60 +38,78 @@ func (a *Agent) healLoop(ctx context.Context) {
 	}
 }
 
-// heal plans the in-memory desired state against the node and applies what
-// it finds: a killed or removed container comes back.
+// heal brings every stack that healing may act on (ledger.Entry.Heals)
+// back to its last good spec: a killed or removed container comes back. A
+// stack whose lock is taken (an update runs) is skipped, never waited for.
 func (a *Agent) heal(ctx context.Context) error {
-	unlock, err := a.lockReconcile(ctx)
+	var held []ledger.Entry
+	for _, e := range a.entries() {
+		if !e.Heals() {
+			continue
+		}
+		unlock, ok := a.locks.tryLock(e.Name)
+		if !ok {
+			continue
+		}
+		defer unlock()
+		held = append(held, e)
+	}
+	obs, err := a.observe(ctx)
+	if err != nil || len(held) == 0 {
+		return err
+	}
+	var errs []error
+	for _, e := range held {
+		// The entry may have changed between the copy and the lock.
+		if cur, ok := a.entry(e.Name); !ok || !cur.Heals() || cur.Spec.Digest() != e.Spec.Digest() {
+			continue
+		}
+		errs = append(errs, a.healStack(ctx, e.Spec, e.Revision, obs))
+	}
+	return errors.Join(errs...)
+}
+
+// healStack converges one stack, whose lock the caller holds, to spec
+// without health gates.
+func (a *Agent) healStack(ctx context.Context, spec *manifests.Stack, revision string, obs reconcile.Observed) error {
+	images, err := a.eng.ImageIDs(ctx, imageRefs(spec))
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	d := a.desiredState()
-	d.Healing = true
-	plan, err := a.plan(ctx, &d)
-	if err != nil {
-		return err
-	}
-	if plan.Empty() {
+	sp := reconcile.PlanStack(spec, revision, obs, images)
+	if sp.Empty() {
 		return nil
 	}
-	for _, act := range plan.Actions {
+	for _, act := range sp.Actions() {
 		a.log.Info("repair", "stack", act.Stack, "action", string(act.Kind), "object", act.Name, "reason", act.Reason)
 	}
-	res := reconcile.Apply(ctx, a.eng, d, plan)
-	a.update(func(s *state) { s.counters.Repairs += uint64(len(plan.Actions)) })
+	res := reconcile.ApplyStack(ctx, a.eng, sp, reconcile.Options{})
+	a.update(func(s *state) { s.counters.Repairs += uint64(len(sp.Actions())) })
 	a.refreshObserved(ctx)
-	if err := res.Err(); err != nil {
-		a.log.Warn("repair incomplete", "error", err)
-		return err
+	if res.Outcome != reconcile.Applied {
+		a.log.Warn("repair incomplete", "stack", spec.Name, "outcome", string(res.Outcome), "error", res.Err)
+		return fmt.Errorf("repair %s: %w", spec.Name, res.Err)
 	}
 	return nil
 }
 
-// plan observes the node, fills d's image IDs and returns the plan. It
-// records the observation for status and the engine's availability.
-func (a *Agent) plan(ctx context.Context, d *reconcile.Desired) (reconcile.Plan, error) {
-	observed, err := a.eng.Observe(ctx)
+// observe lists the node's objects and records the observation for status
+// and the engine's availability.
+func (a *Agent) observe(ctx context.Context) (reconcile.Observed, error) {
+	obs, err := a.eng.Observe(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.setDocker(false, "", err)
 		}
-		return reconcile.Plan{}, fmt.Errorf("observe: %w", err)
+		return obs, fmt.Errorf("observe: %w", err)
 	}
 	a.setDocker(true, a.eng.APIVersion(), nil)
-	a.update(func(s *state) { s.observed = observed })
-	images, err := a.eng.ImageIDs(ctx, imageRefs(d.Stacks))
-	if err != nil {
-		return reconcile.Plan{}, err
-	}
-	d.Images = images
-	return reconcile.Build(*d, observed), nil
+	a.update(func(s *state) { s.observed = obs })
+	return obs, nil
 }
 
 func (a *Agent) refreshObserved(ctx context.Context) {
-	if observed, err := a.eng.Observe(ctx); err == nil {
-		a.update(func(s *state) { s.observed = observed })
-	}
+	_, _ = a.observe(ctx)
 }
 
 // watchEvents turns the node's container events into healing rounds.
@@ -107,4 +125,19 @@ func (a *Agent) watchEvents(ctx context.Context) {
 		}
 		a.setDocker(false, "", err)
 	})
+}
+
+// imageRefs returns the images of the stacks' services, each once.
+func imageRefs(stacks ...*manifests.Stack) []string {
+	var refs []string
+	seen := map[string]bool{}
+	for _, s := range stacks {
+		for _, svc := range s.Services {
+			if !seen[svc.Image] {
+				seen[svc.Image] = true
+				refs = append(refs, svc.Image)
+			}
+		}
+	}
+	return refs
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/skiffops/skiff/agent/api"
 	"github.com/skiffops/skiff/agent/engine"
+	"github.com/skiffops/skiff/agent/ledger"
 	"github.com/skiffops/skiff/manifests"
 	"github.com/skiffops/skiff/reconcile"
 )
@@ -26,9 +28,46 @@ func newEngine(ctx context.Context, c Config, opts engine.Options) (*engine.Engi
 	return engine.New(ctx, opts)
 }
 
+// desiredOf is what the next reconcile converges to, from the ledger: each
+// stack's wanted spec (its target, else its last good spec), the stacks a
+// good revision dropped to remove, and nothing about adopted stacks. The
+// agent's dry run and `skiff plan --repo` both plan from it.
+func desiredOf(entries []ledger.Entry) reconcile.Desired {
+	d := reconcile.Desired{Revisions: map[string]string{}}
+	for _, e := range entries {
+		switch {
+		case e.State == ledger.Removing:
+			d.Remove = append(d.Remove, e.Name)
+		case e.Target != nil:
+			d.Stacks = append(d.Stacks, *e.Target)
+			d.Revisions[e.Name] = e.TargetRevision
+		case e.Spec != nil:
+			d.Stacks = append(d.Stacks, *e.Spec)
+			d.Revisions[e.Name] = e.Revision
+		}
+	}
+	return d
+}
+
+// planFor plans d against the node's containers.
+func planFor(ctx context.Context, eng *engine.Engine, d reconcile.Desired, obs reconcile.Observed) (reconcile.Plan, error) {
+	var stacks []*manifests.Stack
+	for i := range d.Stacks {
+		stacks = append(stacks, &d.Stacks[i])
+	}
+	images, err := eng.ImageIDs(ctx, imageRefs(stacks...))
+	if err != nil {
+		return reconcile.Plan{}, err
+	}
+	d.Images = images
+	return reconcile.Build(d, obs), nil
+}
+
 // PlanCheckout plans the checkout in repo (its source.path applies) against
-// the node's containers, changing nothing and needing no agent. Stacks with
-// errors keep what they run, as the agent would keep their last good spec.
+// the node's containers, changing nothing and needing no agent. It decides
+// as the agent would after a store loss: stacks on the node are adopted,
+// then the checkout places, refuses (they keep what they run) or drops
+// (they are removed) them.
 func PlanCheckout(ctx context.Context, c Config, repo string) (api.Plan, error) {
 	d, err := manifests.Load(filepath.Join(repo, c.Source.Path), c.node())
 	if err != nil {
@@ -39,43 +78,65 @@ func PlanCheckout(ctx context.Context, c Config, repo string) (api.Plan, error) 
 		return api.Plan{}, err
 	}
 	defer eng.Close()
-	images, err := eng.ImageIDs(ctx, imageRefs(d.Stacks))
+	obs, err := eng.Observe(ctx)
 	if err != nil {
 		return api.Plan{}, err
 	}
-	observed, err := eng.Observe(ctx)
+	l := ledger.New()
+	l.Adopt(stackNames(obs))
+	refused := map[string]string{}
+	for _, name := range d.Refused() {
+		refused[name] = problemsOf(d, name)
+	}
+	l.Load("", d.Stacks, refused)
+	p, err := planFor(ctx, eng, desiredOf(l.Entries()), obs)
 	if err != nil {
 		return api.Plan{}, err
 	}
-	desired := reconcile.Desired{Stacks: d.Stacks, Keep: d.Refused(), Images: images}
-	return apiPlan(c, "", reconcile.Build(desired, observed), d.Problems), nil
+	return apiPlan(c, "", p, d.Problems), nil
 }
 
-// Plan is a dry run of the next healing round (api.Provider): the node's
-// desired state against its containers.
+func stackNames(obs reconcile.Observed) []string {
+	var names []string
+	for _, c := range obs.Containers {
+		if !slices.Contains(names, c.Stack) {
+			names = append(names, c.Stack)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Plan is a dry run of the next reconcile (api.Provider): what the ledger
+// wants against the node's containers. It takes no lock: an update in
+// flight shows as what is left of it.
 func (a *Agent) Plan(ctx context.Context) (api.Plan, error) {
 	a.mu.Lock()
 	connected := a.eng != nil
+	revision := a.st.wanted
 	a.mu.Unlock()
 	if !connected {
 		return api.Plan{}, errors.New("the docker engine has not answered yet: no plan")
 	}
-	unlock, err := a.lockReconcile(ctx)
+	obs, err := a.observe(ctx)
 	if err != nil {
 		return api.Plan{}, err
 	}
-	defer unlock()
-	d := a.desiredState()
-	p, err := a.plan(ctx, &d)
+	p, err := planFor(ctx, a.eng, desiredOf(a.entries()), obs)
 	if err != nil {
 		return api.Plan{}, err
 	}
-	return apiPlan(a.cfg, d.Revision, p, nil), nil
+	return apiPlan(a.cfg, revision, p, nil), nil
 }
 
 func apiPlan(c Config, revision string, p reconcile.Plan, problems []manifests.Problem) api.Plan {
 	out := api.Plan{Node: c.Node, Region: c.Region, Revision: revision, Actions: []api.PlanAction{}, Problems: []api.Problem{}}
-	for _, a := range p.Actions {
+	for _, sp := range p.Stacks {
+		if sp.Err != nil {
+			out.Problems = append(out.Problems, api.Problem{File: "stacks/" + sp.Stack, Severity: "error", Message: sp.Err.Error()})
+		}
+	}
+	for _, a := range p.Actions() {
 		out.Actions = append(out.Actions, api.PlanAction{
 			Kind: string(a.Kind), Stack: a.Stack, Service: a.Service, Number: a.Number,
 			Name: a.Name, Update: a.Update, Reason: a.Reason,

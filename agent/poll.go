@@ -19,9 +19,12 @@ import (
 var errRefused = errors.New("revision refused")
 
 // pollLoop follows the branch: every interval (jittered), or at once when
-// asked, it checks the remote head and syncs a new one. Failures back off,
-// capped at the interval, and never end the loop.
+// asked, it checks the remote head and selects a new one; stacks waiting for
+// their images are retried when their time comes. Failures back off, capped
+// at the interval, and never end the loop. Applying runs beside it: a push
+// that arrives while a stack waits in its gate is fetched at once.
 func (a *Agent) pollLoop(ctx context.Context) {
+	a.takeCheckout(ctx)
 	interval := a.cfg.Source.Interval
 	b := backoff{min: time.Second, max: max(interval, time.Second), jitter: 0.1}
 	for {
@@ -31,6 +34,9 @@ func (a *Agent) pollLoop(ctx context.Context) {
 		} else {
 			b.reset()
 		}
+		if at := a.retryAt(); !at.IsZero() {
+			delay = max(0, min(delay, time.Until(at)))
+		}
 		if !sleep(ctx, delay, a.syncReq) {
 			return
 		}
@@ -38,7 +44,8 @@ func (a *Agent) pollLoop(ctx context.Context) {
 }
 
 // pollOnce asks the remote for the branch head (no fetch, no disk write, no
-// store write when nothing moved) and syncs a new head.
+// store write when nothing moved), selects a new head, and retries the
+// current one's waiting stacks when due.
 func (a *Agent) pollOnce(ctx context.Context) error {
 	head, err := a.src.Head(ctx)
 	a.recordPoll(head, err)
@@ -46,12 +53,25 @@ func (a *Agent) pollOnce(ctx context.Context) error {
 		return err
 	}
 	a.mu.Lock()
-	final := a.st.final
-	a.mu.Unlock()
-	if head == final {
-		return nil
+	selected, loaded := a.st.selected, a.st.loaded
+	due := !a.st.retry.at.IsZero() && !time.Now().Before(a.st.retry.at)
+	if due {
+		a.st.retry.at = time.Time{}
 	}
-	return a.syncRevision(ctx, head)
+	a.mu.Unlock()
+	switch {
+	case head != selected:
+		return a.selectHead(ctx, head)
+	case due && loaded != nil && loaded.commit == head:
+		a.startApply(ctx, head)
+	}
+	return nil
+}
+
+func (a *Agent) retryAt() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st.retry.at
 }
 
 // recordPoll updates the source's status, logging only state changes: a
@@ -81,46 +101,32 @@ func (a *Agent) recordPoll(head string, err error) {
 	})
 }
 
-// syncRevision brings a new head onto the node. A network failure returns
-// an error (retried with backoff); a refused or failed revision is recorded
-// and is final for that head.
-func (a *Agent) syncRevision(ctx context.Context, head string) error {
+// selectHead brings a new head as far as the ledger: fetched, verified,
+// checked out and loaded. A network failure returns an error (retried with
+// backoff); a refused revision is recorded and final for that head.
+func (a *Agent) selectHead(ctx context.Context, head string) error {
 	start := time.Now()
-	rev := store.Revision{Commit: head, SeenAt: start, Outcome: store.OutcomePending}
-	d, err := a.selectRevision(ctx, head, &rev)
-	if errors.Is(err, source.ErrMoved) {
+	rec := store.Revision{Commit: head, SeenAt: start, Outcome: store.OutcomePending}
+	d, err := a.selectRevision(ctx, head, &rec)
+	switch {
+	case errors.Is(err, source.ErrMoved):
 		a.Sync() // the branch moved on since Head: poll again at once
 		return nil
-	}
-	if errors.Is(err, errRefused) {
-		rev.Outcome, rev.Error = store.OutcomeRefused, err.Error()
-		a.finishRevision(rev, nil)
-		a.log.Warn("revision refused", "revision", short(head), "error", err)
+	case errors.Is(err, errRefused):
+		a.refuse(head, rec, err)
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		a.setPending(head, err)
 		return err
 	}
-	rev.Timings.Select = time.Since(start)
-	prefetchStart := time.Now()
-	if err := a.prefetchImages(ctx, d.Fleet, d.Stacks); err != nil {
-		a.setPending(head, err)
-		a.putRevision(rev)
-		return err
-	}
-	rev.Timings.Prefetch = time.Since(prefetchStart)
-	if err := a.applyRevision(ctx, head, d, &rev); err != nil {
-		a.setPending(head, err)
-		return err
-	}
-	rev.Timings.Total = time.Since(start)
-	a.finishRevision(rev, d)
+	rec.Timings.Select = time.Since(start)
+	a.update(func(s *state) { s.selected = head })
+	a.takeRevision(ctx, head, d, rec)
 	return nil
 }
 
-// selectRevision fetches, verifies and checks out head, and loads what this
-// node should run from it.
+// selectRevision fetches, verifies and stages head, loads what this node
+// should run from it, and only then makes it the current checkout.
 func (a *Agent) selectRevision(ctx context.Context, head string, rev *store.Revision) (*manifests.Desired, error) {
 	if err := a.src.Fetch(ctx, head); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", short(head), err)
@@ -131,7 +137,7 @@ func (a *Agent) selectRevision(ctx context.Context, head string, rev *store.Revi
 		return nil, fmt.Errorf("%w: %w", errRefused, err)
 	}
 	rev.Verified, rev.Signer = v.Verified, v.Signer
-	dir, err := a.src.Checkout(head)
+	dir, err := a.src.Stage(head)
 	if err != nil {
 		return nil, fmt.Errorf("check out %s: %w", short(head), err)
 	}
@@ -139,12 +145,29 @@ func (a *Agent) selectRevision(ctx context.Context, head string, rev *store.Revi
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errRefused, err)
 	}
+	if err := a.src.Promote(head); err != nil {
+		return nil, fmt.Errorf("check out %s: %w", short(head), err)
+	}
 	for _, p := range d.Problems {
 		a.log.Warn("manifest problem", "revision", short(head), "stack", p.Stack, "problem", p.String())
 	}
 	return d, nil
 }
 
+// refuse records a revision refused as a whole: nothing changes on the
+// node, and it is not tried again until the branch moves.
+func (a *Agent) refuse(head string, rec store.Revision, err error) {
+	rec.Outcome, rec.Error = store.OutcomeRefused, err.Error()
+	a.putRevision(rec)
+	a.setMeta(store.MetaWantedRevision, head)
+	a.update(func(s *state) {
+		s.selected, s.pending = head, nil
+		s.refused = &api.Refused{Revision: head, Since: time.Now(), Reason: err.Error()}
+	})
+	a.log.Warn("revision refused; the node keeps what it runs", "revision", short(head), "error", err)
+}
+
+// setPending records why head is not selected yet (fetch failed).
 func (a *Agent) setPending(head string, err error) {
 	a.update(func(s *state) {
 		if s.pending == nil || s.pending.Revision != head {
@@ -153,10 +176,4 @@ func (a *Agent) setPending(head string, err error) {
 		}
 		s.pending.Reason = err.Error()
 	})
-}
-
-func (a *Agent) putRevision(rev store.Revision) {
-	if err := a.store.PutRevision(rev); err != nil {
-		a.log.Error("record revision", "revision", short(rev.Commit), "error", err)
-	}
 }

@@ -1,35 +1,42 @@
 package agent
 
 import (
-	"context"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/skiffops/skiff/agent/api"
+	"github.com/skiffops/skiff/agent/ledger"
+	"github.com/skiffops/skiff/agent/store"
 	"github.com/skiffops/skiff/internal/redact"
 	"github.com/skiffops/skiff/manifests"
 	"github.com/skiffops/skiff/reconcile"
 )
 
 // state is what the agent knows in memory, guarded by Agent.mu. The API
-// answers from it, so status never waits on Git, registries or Docker.
+// answers from it, so status never waits on Git, registries, Docker or a
+// stack's lock.
 type state struct {
 	node, region, version string
 	startedAt             time.Time
 
-	// desired is what the node runs: per stack, the last good spec and the
-	// commit it came from.
-	desired map[string]desiredStack
-	// outcomes is what became of each stack at the last revision.
-	outcomes map[string]stackOutcome
-	applied  string // last revision applied
-	wanted   string // branch head last seen
-	// final is the last head whose processing ended for good (applied,
-	// refused, failed): it is not processed again until the head moves.
-	final   string
-	pending *api.Pending
+	// ledger is what each stack runs and why.
+	ledger *ledger.Ledger
+	wanted string // branch head last seen
+	// selected is the last head that went through selection (loaded, or
+	// refused): it is not selected again until the branch moves.
+	selected string
+	// loaded is the newest revision that loaded: its stacks are in the
+	// ledger.
+	loaded *loadedRevision
+	// applied is the last revision whose processing ended with nothing
+	// pending; appliedSeq its loadedRevision.seq, so that an older revision
+	// that settles late never moves it back.
+	applied    string
+	appliedSeq uint64
+	seq        uint64       // of the last loadedRevision
+	refused    *api.Refused // the wanted revision was refused as a whole
+	pending    *api.Pending // the wanted revision is not fully applied yet
+	// retry is when stacks waiting for their images are tried again.
+	retry retryState
 
 	observed    reconcile.Observed // as of the last reconcile
 	source      api.SourceStatus
@@ -38,22 +45,28 @@ type state struct {
 	counters    api.Counters
 }
 
-type desiredStack struct {
-	stack    manifests.Stack
-	revision string // the commit the spec came from
+// loadedRevision is a revision that was fetched, verified and loaded with a
+// stacks/ directory.
+type loadedRevision struct {
+	commit string
+	fleet  manifests.Fleet
+	record store.Revision // its history record, completed as stacks settle
+	seq    uint64         // order of loading: later revisions have larger ones
 }
 
-type stackOutcome struct {
-	outcome string
-	err     string
-	failed  string // a commit that failed for the stack
+// retryState schedules the next try of stacks whose images are missing.
+type retryState struct {
+	at       time.Time // zero: nothing to retry
+	definite bool      // the origin said it has no such image, or denied it
+	b        backoff
 }
 
 func newState(cfg Config, version string) state {
 	return state{
 		node: cfg.Node, region: cfg.Region, version: version, startedAt: time.Now(),
-		desired: map[string]desiredStack{}, outcomes: map[string]stackOutcome{},
+		ledger: ledger.New(),
 		source: api.SourceStatus{URL: redact.URL(cfg.Source.URL), Branch: cfg.Source.Branch},
+		retry:  retryState{b: backoff{min: time.Second, max: time.Minute, jitter: 0.1}},
 	}
 }
 
@@ -64,17 +77,17 @@ func (a *Agent) update(f func(*state)) {
 	f(&a.st)
 }
 
-// desiredState returns the planner's input for what the node runs now.
-func (a *Agent) desiredState() reconcile.Desired {
+// entries returns a copy of the ledger's entries.
+func (a *Agent) entries() []ledger.Entry {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	d := reconcile.Desired{Revision: a.st.applied, StackRevisions: map[string]string{}}
-	for _, name := range slices.Sorted(maps.Keys(a.st.desired)) {
-		ds := a.st.desired[name]
-		d.Stacks = append(d.Stacks, ds.stack)
-		d.StackRevisions[name] = ds.revision
-	}
-	return d
+	return a.st.ledger.Entries()
+}
+
+func (a *Agent) entry(name string) (ledger.Entry, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st.ledger.Get(name)
 }
 
 func (a *Agent) setDocker(connected bool, apiVersion string, err error) {
@@ -97,58 +110,4 @@ func (a *Agent) setDocker(connected bool, apiVersion string, err error) {
 			s.docker.LastError = err.Error()
 		}
 	})
-}
-
-// Status is the node's status (api.Provider), from memory only.
-func (a *Agent) Status(context.Context) api.Status {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	s := a.st
-	out := api.Status{
-		Node: s.node, Region: s.region, Version: s.version, StartedAt: s.startedAt,
-		WantedRevision: s.wanted, AppliedRevision: s.applied, Pending: s.pending,
-		Source: s.source, Docker: s.docker, Store: s.storeStatus, Counters: s.counters,
-		Stacks: []api.StackStatus{}, UnusedVolumes: unusedVolumes(s), Pulls: a.pullProgress(),
-	}
-	for _, name := range slices.Sorted(maps.Keys(s.desired)) {
-		out.Stacks = append(out.Stacks, stackStatus(s, s.desired[name]))
-	}
-	return out
-}
-
-func stackStatus(s state, ds desiredStack) api.StackStatus {
-	o := s.outcomes[ds.stack.Name]
-	st := api.StackStatus{Name: ds.stack.Name, Revision: ds.revision, Outcome: o.outcome, Error: o.err, FailedRevision: o.failed}
-	if st.Outcome == "" {
-		st.Outcome = "applied"
-	}
-	for _, svc := range ds.stack.Services {
-		ss := api.ServiceStatus{Name: svc.Name, Image: svc.Image, Replicas: svc.Replicas, Containers: []api.ContainerStatus{}}
-		for _, c := range s.observed.Containers {
-			if c.Stack == ds.stack.Name && c.Service == svc.Name {
-				ss.Containers = append(ss.Containers, api.ContainerStatus{Name: c.Name, State: c.State, Health: c.Health, Revision: c.Revision})
-			}
-		}
-		slices.SortFunc(ss.Containers, func(x, y api.ContainerStatus) int { return strings.Compare(x.Name, y.Name) })
-		st.Services = append(st.Services, ss)
-	}
-	return st
-}
-
-// unusedVolumes lists the node's volumes that no desired stack uses.
-func unusedVolumes(s state) []string {
-	used := map[string]bool{}
-	for _, ds := range s.desired {
-		for key := range ds.stack.Project.Volumes {
-			used[reconcile.VolumeName(&ds.stack, key)] = true
-		}
-	}
-	out := []string{}
-	for _, v := range s.observed.Volumes {
-		if !used[v.Name] {
-			out = append(out, v.Name)
-		}
-	}
-	slices.Sort(out)
-	return out
 }

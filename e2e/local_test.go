@@ -23,6 +23,7 @@ func TestAgentSyncsAFileSourceOnChange(t *testing.T) {
 
 	c2 := w.push(t, "v2")
 	w.waitRevision(t, c2)
+	w.waitApplied(t, c2)
 	if out := runSkiff(t, "plan", "--socket", w.node.socket); !strings.Contains(out, "nothing to do") {
 		t.Errorf("skiff plan after convergence: %q", out)
 	}

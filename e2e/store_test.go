@@ -30,16 +30,13 @@ func TestAgentRebuildsACorruptStore(t *testing.T) {
 	w.node.start()
 	w.waitRevision(t, c1)
 
-	s := w.node.status()
+	s := w.waitApplied(t, c1)
 	if !s.Store.Recovered || !strings.HasPrefix(filepath.Base(s.Store.MovedTo), "skiff.db.corrupt-") {
 		t.Fatalf("status after a corrupt store: %+v", s.Store)
 	}
 	moved, err := os.ReadFile(s.Store.MovedTo)
 	if err != nil || string(moved) != string(garbage) {
 		t.Errorf("the damaged file was not kept as it was at %s: %q, %v", s.Store.MovedTo, moved, err)
-	}
-	if s.AppliedRevision != c1 {
-		t.Errorf("applied revision after the rebuild: %q, want %s", s.AppliedRevision, c1)
 	}
 	if out := runSkiff(t, "status", "--socket", w.node.socket); !strings.Contains(out, "REBUILT at boot") {
 		t.Errorf("skiff status does not say the store was rebuilt:\n%s", out)

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"time"
 
 	"github.com/skiffops/skiff/manifests"
 )
@@ -26,12 +27,14 @@ type Engine interface {
 	RemoveNetwork(ctx context.Context, id string) error
 	// WaitReady is the health gate: it returns nil once a started container
 	// is healthy (when it has a healthcheck) or has kept running, without
-	// restarting, for a grace period; an error when it fails either.
-	WaitReady(ctx context.Context, id string) error
-	// WaitCondition waits until the containers of a service satisfy a
+	// restarting, for grace; an error when it fails either. It returns
+	// ctx's error as soon as ctx ends.
+	WaitReady(ctx context.Context, id string, grace time.Duration) error
+	// WaitCondition waits until every one of the containers ids (the
+	// replicas of a dependency that carry its current spec) satisfies a
 	// depends_on condition: service_started, service_healthy or
 	// service_completed_successfully.
-	WaitCondition(ctx context.Context, stack, service, condition string) error
+	WaitCondition(ctx context.Context, ids []string, condition string) error
 }
 
 // CreateRequest names the replica to create.

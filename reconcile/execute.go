@@ -4,36 +4,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"sync"
 	"time"
-
-	"github.com/skiffops/skiff/manifests"
 )
 
-// Outcome is how applying a stack's actions ended.
+// Outcome is how applying a stack's plan ended.
 type Outcome string
 
 // Outcomes of a stack.
 const (
 	// Applied: every action succeeded; the stack runs its desired spec.
 	Applied Outcome = "applied"
-	// RolledBack: an action or a health gate failed and the stack's
-	// previous containers were restored. Do not retry until a new commit.
+	// RolledBack: an action or a health gate failed and what the
+	// transaction did was undone. The caller restores the stack's last
+	// good spec and does not retry this one until a new commit.
 	RolledBack Outcome = "rolled-back"
-	// Failed: an action failed and so did restoring the previous state;
-	// the next reconcile repairs what it can.
+	// Failed: an action failed and so did undoing; the caller restores
+	// the last good spec from where the node is.
 	Failed Outcome = "failed"
+	// Abandoned: the waits were abandoned (Options.Wait ended: a newer
+	// commit supersedes this one, or the agent stops). Nothing was undone:
+	// the next plan goes on from where the node is.
+	Abandoned Outcome = "abandoned"
+	// Blocked: the plan says the stack cannot be applied (StackPlan.Err);
+	// nothing was done.
+	Blocked Outcome = "blocked"
 )
 
-// StackResult reports one stack of a plan.
+// StackResult reports one stack.
 type StackResult struct {
 	Stack   string
 	Outcome Outcome
-	Err     error // why it was rolled back or failed
+	Err     error // why it did not apply
 	Actions []ActionResult
-	// Cleanup holds errors of the removals that follow a successful
-	// update (old containers, unused networks): the stack runs its new
-	// spec, and the next reconcile removes what is left.
+	// Cleanup holds errors of the removals that follow a successful update
+	// (old containers, unused networks): the stack runs its new spec, and
+	// the next plan removes what is left.
 	Cleanup error
 }
 
@@ -44,7 +50,80 @@ type ActionResult struct {
 	Duration time.Duration
 }
 
-// Result reports a whole plan, stack by stack, in plan order.
+// Options say how a stack's plan is applied.
+type Options struct {
+	// Gate makes this an update: every container it starts must pass the
+	// health gate, and a level starts only when the depends_on conditions
+	// of its services hold on the replicas that carry the spec. Without
+	// it (healing, restoring a last good spec), containers are started at
+	// once, level after level.
+	Gate bool
+	// Wait bounds the waits (health gates and conditions). When it ends
+	// the transaction is abandoned where it is, nothing undone. nil: ctx.
+	Wait context.Context
+}
+
+// undoTimeout bounds a rollback, which runs even when ctx was cancelled: a
+// half-updated stack is worse than a late agent.
+const undoTimeout = 2 * time.Minute
+
+// ErrAbandoned wraps the cause of an abandoned transaction.
+var ErrAbandoned = errors.New("abandoned")
+
+// Depart removes what leaves the node in sp: its Depart containers (all at
+// once: they are final, never undone) and, for a departing stack, its
+// networks after them.
+func Depart(ctx context.Context, eng Engine, sp StackPlan) ([]ActionResult, error) {
+	res := runAll(sp.Depart, func(a Action) error { return eng.RemoveContainer(ctx, a.Container.ID) })
+	err := resultsErr(res)
+	if sp.Spec == nil && err == nil {
+		for _, a := range sp.Cleanup {
+			start := time.Now()
+			nerr := eng.RemoveNetwork(ctx, a.Network.ID)
+			res = append(res, ActionResult{Action: a, Err: nerr, Duration: time.Since(start)})
+		}
+		err = resultsErr(res)
+	}
+	return res, err
+}
+
+// ApplyStack applies a stack's plan as one transaction: departures first,
+// then networks and volumes, then level after level, the containers of a
+// level created and started together and their gates run concurrently. Old
+// containers are stopped and set aside, not removed, until every new one
+// passed; on failure what was done is undone. A departing stack (Spec nil)
+// is only departed.
+func ApplyStack(ctx context.Context, eng Engine, sp StackPlan, opts Options) StackResult {
+	r := StackResult{Stack: sp.Stack, Outcome: Applied}
+	if sp.Err != nil {
+		r.Outcome, r.Err = Blocked, sp.Err
+		return r
+	}
+	if opts.Wait == nil {
+		opts.Wait = ctx
+	}
+	tx := &stackTx{eng: eng, plan: sp, opts: opts, ids: map[string][]string{}}
+	for svc, ids := range sp.Current {
+		tx.ids[svc] = append([]string(nil), ids...)
+	}
+	err := tx.run(ctx)
+	r.Actions = tx.results
+	switch {
+	case err == nil:
+		r.Cleanup = tx.finish(ctx)
+	case errors.Is(err, ErrAbandoned):
+		r.Outcome, r.Err = Abandoned, err
+	default:
+		r.Outcome, r.Err = RolledBack, err
+		if uerr := tx.rollback(ctx); uerr != nil {
+			r.Outcome = Failed
+			r.Err = errors.Join(err, fmt.Errorf("roll back: %w", uerr))
+		}
+	}
+	return r
+}
+
+// Result reports a whole plan.
 type Result struct {
 	Stacks []StackResult
 }
@@ -60,226 +139,55 @@ func (r Result) Err() error {
 	return errors.Join(errs...)
 }
 
-// undoTimeout bounds a rollback, which runs even when the plan's context
-// was cancelled: a half-updated stack is worse than a late agent.
-const undoTimeout = 2 * time.Minute
-
-// Apply executes a plan built from d, stack by stack. A stack is applied as
-// a unit: old containers are kept, stopped and renamed, until the new ones
-// passed the health gate, and restored when anything fails. One stack's
-// failure does not stop the others.
-func Apply(ctx context.Context, eng Engine, d Desired, p Plan) Result {
+// Apply applies a whole plan: the departures of every stack first, so that
+// ports, names and addresses are free, then each stack's transaction in
+// turn. It is the simple form of what the agent does per stack.
+func Apply(ctx context.Context, eng Engine, p Plan, opts Options) Result {
 	var res Result
-	for _, name := range p.Stacks() {
-		tx := &stackTx{eng: eng, stack: findStack(d, name), revision: d.RevisionOf(name), healing: d.Healing, waited: map[string]bool{}}
-		res.Stacks = append(res.Stacks, tx.run(ctx, name, p.ForStack(name)))
+	departed := map[string]error{}
+	for _, sp := range p.Stacks {
+		if len(sp.Depart) > 0 || sp.Spec == nil {
+			_, departed[sp.Stack] = Depart(ctx, eng, sp)
+		}
+	}
+	for _, sp := range p.Stacks {
+		if err := departed[sp.Stack]; err != nil {
+			res.Stacks = append(res.Stacks, StackResult{Stack: sp.Stack, Outcome: Failed, Err: err})
+			continue
+		}
+		if sp.Spec == nil {
+			res.Stacks = append(res.Stacks, StackResult{Stack: sp.Stack, Outcome: Applied})
+			continue
+		}
+		sp.Depart = nil
+		res.Stacks = append(res.Stacks, ApplyStack(ctx, eng, sp, opts))
 	}
 	return res
 }
 
-func findStack(d Desired, name string) *manifests.Stack {
-	for i := range d.Stacks {
-		if d.Stacks[i].Name == name {
-			return &d.Stacks[i]
-		}
+// runAll runs f on every action at once and reports each.
+func runAll(actions []Action, f func(Action) error) []ActionResult {
+	res := make([]ActionResult, len(actions))
+	var wg sync.WaitGroup
+	for i, a := range actions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			err := f(a)
+			res[i] = ActionResult{Action: a, Err: err, Duration: time.Since(start)}
+		}()
 	}
-	return nil // a stack being removed
+	wg.Wait()
+	return res
 }
 
-// stackTx applies the actions of one stack with an undo log.
-type stackTx struct {
-	eng      Engine
-	stack    *manifests.Stack
-	revision string
-	healing  bool                          // see Desired.Healing
-	undo     []func(context.Context) error // run in reverse on failure
-	commit   []func(context.Context) error // run in order on success
-	waited   map[string]bool               // services whose dependencies were awaited
-}
-
-func (tx *stackTx) run(ctx context.Context, name string, actions []Action) StackResult {
-	r := StackResult{Stack: name, Outcome: Applied}
-	for _, a := range actions {
-		start := time.Now()
-		err := tx.do(ctx, a)
-		r.Actions = append(r.Actions, ActionResult{Action: a, Err: err, Duration: time.Since(start)})
-		if err != nil {
-			r.Err = fmt.Errorf("%s %s: %w", a.Kind, a.Name, err)
-			r.Outcome = RolledBack
-			if uerr := tx.rollback(ctx); uerr != nil {
-				r.Outcome = Failed
-				r.Err = errors.Join(r.Err, fmt.Errorf("roll back: %w", uerr))
-			}
-			return r
-		}
-	}
+func resultsErr(res []ActionResult) error {
 	var errs []error
-	for _, f := range tx.commit {
-		errs = append(errs, f(ctx))
-	}
-	r.Cleanup = errors.Join(errs...)
-	return r
-}
-
-func (tx *stackTx) rollback(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-	defer cancel()
-	var errs []error
-	for _, f := range slices.Backward(tx.undo) {
-		errs = append(errs, f(ctx))
+	for _, r := range res {
+		if r.Err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", r.Action.Kind, r.Action.Name, r.Err))
+		}
 	}
 	return errors.Join(errs...)
-}
-
-func (tx *stackTx) onUndo(f func(context.Context) error)   { tx.undo = append(tx.undo, f) }
-func (tx *stackTx) onCommit(f func(context.Context) error) { tx.commit = append(tx.commit, f) }
-
-func (tx *stackTx) do(ctx context.Context, a Action) error {
-	switch a.Kind {
-	case CreateNetwork:
-		return tx.eng.CreateNetwork(ctx, tx.stack, a.Key)
-	case CreateVolume:
-		return tx.eng.CreateVolume(ctx, tx.stack, a.Key)
-	case Create:
-		return tx.create(ctx, a)
-	case Start:
-		return tx.start(ctx, a)
-	case Recreate:
-		return tx.recreate(ctx, a)
-	case Remove:
-		return tx.remove(ctx, a)
-	case RemoveNetwork:
-		id := a.Network.ID
-		tx.onCommit(func(ctx context.Context) error { return tx.eng.RemoveNetwork(ctx, id) })
-		return nil
-	}
-	return fmt.Errorf("unknown action kind %q", a.Kind)
-}
-
-// create makes a missing replica and gates it on health.
-func (tx *stackTx) create(ctx context.Context, a Action) error {
-	if err := tx.awaitDependencies(ctx, a.Service); err != nil {
-		return err
-	}
-	id, err := tx.eng.CreateContainer(ctx, tx.request(a))
-	if err != nil {
-		return err
-	}
-	tx.onUndo(func(ctx context.Context) error { return tx.eng.RemoveContainer(ctx, id) })
-	return tx.startReplica(ctx, id)
-}
-
-func (tx *stackTx) start(ctx context.Context, a Action) error {
-	if err := tx.awaitDependencies(ctx, a.Service); err != nil {
-		return err
-	}
-	return tx.startReplica(ctx, a.Container.ID)
-}
-
-// startReplica starts a replica of the current spec: gated when the spec
-// is new, at once when healing.
-func (tx *stackTx) startReplica(ctx context.Context, id string) error {
-	if tx.healing {
-		return tx.eng.StartContainer(ctx, id)
-	}
-	return tx.startGated(ctx, id)
-}
-
-// recreate replaces a replica. stop-first stops the old container before the
-// new one starts; start-first starts the new one beside it. Either way the
-// old container is renamed out of the way and removed only at commit, so a
-// failed health gate restores it.
-func (tx *stackTx) recreate(ctx context.Context, a Action) error {
-	if err := tx.awaitDependencies(ctx, a.Service); err != nil {
-		return err
-	}
-	old := *a.Container
-	if a.Update != manifests.UpdateStartFirst {
-		if err := tx.stop(ctx, old); err != nil {
-			return err
-		}
-	}
-	if err := tx.eng.RenameContainer(ctx, old.ID, asideName(old)); err != nil {
-		return err
-	}
-	tx.onUndo(func(ctx context.Context) error { return tx.eng.RenameContainer(ctx, old.ID, old.Name) })
-	req := tx.request(a)
-	req.Replaces = old.ID
-	id, err := tx.eng.CreateContainer(ctx, req)
-	if err != nil {
-		return err
-	}
-	tx.onUndo(func(ctx context.Context) error { return tx.eng.RemoveContainer(ctx, id) })
-	if err := tx.startGated(ctx, id); err != nil {
-		return err
-	}
-	tx.onCommit(func(ctx context.Context) error { return tx.eng.RemoveContainer(ctx, old.ID) })
-	return nil
-}
-
-// remove stops a container now and removes it at commit, so that a later
-// failure in the same stack can start it again.
-func (tx *stackTx) remove(ctx context.Context, a Action) error {
-	c := *a.Container
-	if err := tx.stop(ctx, c); err != nil {
-		return err
-	}
-	tx.onCommit(func(ctx context.Context) error { return tx.eng.RemoveContainer(ctx, c.ID) })
-	return nil
-}
-
-// stop stops c and, when it was running, registers its restart as undo.
-func (tx *stackTx) stop(ctx context.Context, c Container) error {
-	if c.State != StateRunning && c.State != StateRestarting {
-		return nil
-	}
-	if err := tx.eng.StopContainer(ctx, c.ID); err != nil {
-		return err
-	}
-	tx.onUndo(func(ctx context.Context) error { return tx.eng.StartContainer(ctx, c.ID) })
-	return nil
-}
-
-func (tx *stackTx) startGated(ctx context.Context, id string) error {
-	if err := tx.eng.StartContainer(ctx, id); err != nil {
-		return err
-	}
-	if err := tx.eng.WaitReady(ctx, id); err != nil {
-		return fmt.Errorf("health gate: %w", err)
-	}
-	return nil
-}
-
-// awaitDependencies waits, once per service, for the conditions of its
-// depends_on entries on services of the same stack.
-func (tx *stackTx) awaitDependencies(ctx context.Context, service string) error {
-	if tx.waited[service] || tx.stack == nil {
-		return nil
-	}
-	tx.waited[service] = true
-	cfg := tx.stack.Project.Services[service]
-	for _, dep := range sortedKeys(cfg.DependsOn) {
-		if _, ok := tx.stack.Project.Services[dep]; !ok {
-			continue
-		}
-		cond := cfg.DependsOn[dep].Condition
-		if err := tx.eng.WaitCondition(ctx, tx.stack.Name, dep, cond); err != nil {
-			return fmt.Errorf("dependency %s (%s): %w", dep, cond, err)
-		}
-	}
-	return nil
-}
-
-func (tx *stackTx) request(a Action) CreateRequest {
-	return CreateRequest{Stack: tx.stack, Service: a.Service, Number: a.Number, Name: a.Name, Revision: tx.revision}
-}
-
-// asideName is the name an old container carries while its replacement
-// starts: its short ID before its name, as docker compose does.
-func asideName(c Container) string {
-	id := c.ID
-	if len(id) > 12 {
-		id = id[:12]
-	}
-	return id + "_" + c.Name
 }

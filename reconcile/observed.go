@@ -18,6 +18,10 @@ type Container struct {
 	State    string // created, running, paused, restarting, removing, exited, dead
 	ExitCode int    // when State is exited
 	Health   string // "", starting, healthy or unhealthy
+	// Networks maps the name of each network the container is attached to
+	// to that network's ID, as the list reports it: a container whose
+	// network was replaced cannot start again and must be recreated.
+	Networks map[string]string
 }
 
 // Container states as the engine reports them.
@@ -36,6 +40,11 @@ type Network struct {
 	ID    string
 	Name  string // the engine's name, <stack>_<key> unless the stack names it
 	Stack string
+	Key   string // com.docker.compose.network: its key in the project
+	// Hash is io.skiff.network-hash, the definition it was created from
+	// (manifests.Stack.NetworkHash); empty for a network created before
+	// skiff labelled them.
+	Hash string
 }
 
 // Volume is a named volume skiff created for a stack. skiff never removes
@@ -43,6 +52,8 @@ type Network struct {
 type Volume struct {
 	Name  string
 	Stack string
+	Key   string // com.docker.compose.volume
+	Hash  string // io.skiff.volume-hash (manifests.Stack.VolumeHash); may be empty
 }
 
 // Observed is what runs on the node, as far as skiff's labels tell.
@@ -52,34 +63,20 @@ type Observed struct {
 	Volumes    []Volume
 }
 
-// Desired is what the node should run.
+// Desired is what the node should run, as far as this plan goes. Stacks
+// the node runs that are neither in Stacks nor in Remove are left alone:
+// nothing is pruned that the caller did not decide to remove.
 type Desired struct {
-	// Revision is the commit the stacks come from; it labels the containers
-	// this plan creates or changes (io.skiff.revision).
-	Revision string
-	// StackRevisions overrides Revision per stack: a stack that kept an
-	// older spec (refused or failed at Revision) labels its containers with
-	// the commit that spec came from.
-	StackRevisions map[string]string
-	Stacks         []manifests.Stack
-	// Healing says the stacks' specs are already applied: a missing or
-	// stopped replica is started without a health gate, since there is no
-	// older state to roll back to. Updates (recreate) are always gated.
-	Healing bool
-	// Keep names stacks that are not in Stacks but whose objects must be left
-	// alone, such as stacks refused at this revision: they keep running
-	// their last good spec.
-	Keep []string
+	// Stacks are converged to their spec.
+	Stacks []manifests.Stack
+	// Revisions gives, per stack, the commit that labels the containers the
+	// plan creates or changes (io.skiff.revision).
+	Revisions map[string]string
+	// Remove names the stacks whose containers and networks go: a good
+	// revision no longer places them on the node.
+	Remove []string
 	// Images maps each desired image reference to its local image ID. A
 	// reference that is not local is absent: its containers cannot be
 	// created, and image drift is not judged for it.
 	Images map[string]string
-}
-
-// RevisionOf returns the commit a stack's containers are labelled with.
-func (d Desired) RevisionOf(stack string) string {
-	if r, ok := d.StackRevisions[stack]; ok {
-		return r
-	}
-	return d.Revision
 }

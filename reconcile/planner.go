@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -12,23 +11,42 @@ import (
 )
 
 // Build returns the plan that makes the observed node match the desired
-// state. It is pure: the same inputs always give the same plan.
+// state: one StackPlan per stack of d.Stacks, and one per stack of d.Remove
+// that still has objects on the node. It is pure: the same inputs always
+// give the same plan.
 func Build(d Desired, o Observed) Plan {
 	byStack := groupByStack(o)
 	var p Plan
-	wanted := map[string]bool{}
 	for i := range d.Stacks {
 		s := &d.Stacks[i]
-		wanted[s.Name] = true
-		p.Actions = append(p.Actions, planStack(d, s, byStack[s.Name])...)
+		p.Stacks = append(p.Stacks, planStack(s, d.Revisions[s.Name], byStack[s.Name], d.Images))
 	}
-	for _, name := range sortedKeys(byStack) {
-		if wanted[name] || slices.Contains(d.Keep, name) {
+	for _, name := range d.Remove {
+		if slices.ContainsFunc(d.Stacks, func(s manifests.Stack) bool { return s.Name == name }) {
 			continue
 		}
-		p.Actions = append(p.Actions, planRemoveStack(name, byStack[name])...)
+		if have := byStack[name]; have != nil {
+			p.Stacks = append(p.Stacks, planRemoval(name, have))
+		}
 	}
+	sort.SliceStable(p.Stacks, func(i, j int) bool { return p.Stacks[i].Stack < p.Stacks[j].Stack })
 	return p
+}
+
+// PlanStack plans one stack against what the node has of it (o may hold
+// other stacks' objects too: they are ignored).
+func PlanStack(s *manifests.Stack, revision string, o Observed, images map[string]string) StackPlan {
+	return planStack(s, revision, groupByStack(o)[s.Name], images)
+}
+
+// PlanRemoval plans the departure of a stack: every container and network
+// of it goes; its volumes stay, skiff never removes data.
+func PlanRemoval(stack string, o Observed) StackPlan {
+	have := groupByStack(o)[stack]
+	if have == nil {
+		return StackPlan{Stack: stack}
+	}
+	return planRemoval(stack, have)
 }
 
 // stackObjects is what the node has of one stack.
@@ -58,60 +76,88 @@ func groupByStack(o Observed) map[string]*stackObjects {
 	return m
 }
 
-func planStack(d Desired, s *manifests.Stack, have *stackObjects) []Action {
+func planStack(s *manifests.Stack, revision string, have *stackObjects, images map[string]string) StackPlan {
 	if have == nil {
 		have = &stackObjects{}
 	}
-	var out []Action
-	out = append(out, removeLeftServices(s, have.containers)...)
-	out = append(out, createNetworks(s, have.networks)...)
-	out = append(out, createVolumes(s, have.volumes)...)
-	for _, name := range ServiceOrder(s.Project) {
-		svc, ok := findService(s, name)
-		if !ok {
-			continue
-		}
-		out = append(out, planService(d, s, svc, have.containers)...)
+	sp := StackPlan{Stack: s.Name, Spec: s, Revision: revision, Current: map[string][]string{}}
+	if err := checkVolumes(s, have.volumes); err != nil {
+		sp.Err = err
+		return sp
 	}
-	out = append(out, removeUnusedNetworks(s, have.networks)...)
-	return out
+	nets := planNetworks(s, have.networks)
+	sp.Prepare = append(nets.actions, createVolumes(s, have.volumes)...)
+	sp.Depart = removeLeftServices(s, have.containers)
+	for _, names := range Levels(s.Project) {
+		var level []Action
+		for _, name := range names {
+			svc, ok := findService(s, name)
+			if !ok {
+				continue
+			}
+			r := planService(s, svc, have.containers, images[svc.Image], nets)
+			sp.Depart = append(sp.Depart, r.depart...)
+			level = append(level, r.actions...)
+			sp.Current[name] = r.current
+		}
+		sp.Levels = append(sp.Levels, level)
+	}
+	sp.Cleanup = removeUnusedNetworks(s, have.networks)
+	return sp
 }
 
 // removeLeftServices removes the containers of services no longer in the
-// stack for this node, last-started first.
+// stack for this node.
 func removeLeftServices(s *manifests.Stack, have []Container) []Action {
 	var out []Action
 	for _, c := range sortContainers(have) {
-		if _, ok := findService(s, c.Service); ok {
-			continue
+		if _, ok := findService(s, c.Service); !ok {
+			out = append(out, removeAction(c, fmt.Sprintf("service %s is no longer in stack %s on this node", c.Service, s.Name)))
 		}
-		out = append(out, removeAction(c, fmt.Sprintf("service %s is no longer in stack %s on this node", c.Service, s.Name)))
 	}
-	slices.Reverse(out)
 	return out
 }
 
-func createNetworks(s *manifests.Stack, have []Network) []Action {
-	var out []Action
-	for _, key := range sortedKeys(s.Project.Networks) {
-		n := s.Project.Networks[key]
-		if bool(n.External) || !networkUsed(s.Project, key) {
-			continue
-		}
-		name := NetworkName(s, key)
-		if slices.ContainsFunc(have, func(h Network) bool { return h.Name == name }) {
-			continue
-		}
-		out = append(out, Action{Kind: CreateNetwork, Stack: s.Name, Key: key, Name: name, Reason: "missing"})
+// planRemoval removes every container and network of a stack that is no
+// longer placed on the node. Its volumes stay: skiff never removes data.
+func planRemoval(name string, have *stackObjects) StackPlan {
+	sp := StackPlan{Stack: name}
+	reason := fmt.Sprintf("stack %s is no longer placed on this node", name)
+	for _, c := range sortContainers(have.containers) {
+		sp.Depart = append(sp.Depart, removeAction(c, reason))
 	}
-	return out
+	for _, n := range sortNetworks(have.networks) {
+		sp.Cleanup = append(sp.Cleanup, removeNetworkAction(n, reason))
+	}
+	return sp
+}
+
+// checkVolumes refuses a stack whose volume definition changed: volumes are
+// never recreated or removed, and running on the old definition silently
+// would not be what the commit says.
+func checkVolumes(s *manifests.Stack, have []Volume) error {
+	for _, key := range sortedKeys(s.Project.Volumes) {
+		if bool(s.Project.Volumes[key].External) || !volumeUsed(s.Project, key) {
+			continue
+		}
+		name := VolumeName(s, key)
+		i := slices.IndexFunc(have, func(v Volume) bool { return v.Name == name })
+		if i < 0 || have[i].Hash == "" {
+			continue // missing (created), or made before volumes carried a hash
+		}
+		if want := s.VolumeHash(key); have[i].Hash != want {
+			return fmt.Errorf("volumes.%s: the definition of volume %s changed (hash %s→%s), and skiff never recreates or removes a volume: "+
+				"keep its old definition, or use a new volume name and move the data (remove the old one with docker volume rm %s)",
+				key, name, shortHash(have[i].Hash), shortHash(want), name)
+		}
+	}
+	return nil
 }
 
 func createVolumes(s *manifests.Stack, have []Volume) []Action {
 	var out []Action
 	for _, key := range sortedKeys(s.Project.Volumes) {
-		v := s.Project.Volumes[key]
-		if bool(v.External) || !volumeUsed(s.Project, key) {
+		if bool(s.Project.Volumes[key].External) || !volumeUsed(s.Project, key) {
 			continue
 		}
 		name := VolumeName(s, key)
@@ -123,39 +169,6 @@ func createVolumes(s *manifests.Stack, have []Volume) []Action {
 	return out
 }
 
-// removeUnusedNetworks removes the stack's networks no service uses any more.
-// It comes last, after the containers that used them were recreated.
-func removeUnusedNetworks(s *manifests.Stack, have []Network) []Action {
-	wanted := map[string]bool{}
-	for key, n := range s.Project.Networks {
-		if !bool(n.External) && networkUsed(s.Project, key) {
-			wanted[NetworkName(s, key)] = true
-		}
-	}
-	var out []Action
-	for _, n := range sortNetworks(have) {
-		if !wanted[n.Name] {
-			out = append(out, removeNetworkAction(n, "no service of the stack uses it any more"))
-		}
-	}
-	return out
-}
-
-// planRemoveStack removes every container and network of a stack that is no
-// longer placed on the node. Its volumes stay: skiff never removes data.
-func planRemoveStack(name string, have *stackObjects) []Action {
-	var out []Action
-	cs := sortContainers(have.containers)
-	slices.Reverse(cs)
-	for _, c := range cs {
-		out = append(out, removeAction(c, fmt.Sprintf("stack %s is no longer placed on this node", name)))
-	}
-	for _, n := range sortNetworks(have.networks) {
-		out = append(out, removeNetworkAction(n, fmt.Sprintf("stack %s is no longer placed on this node", name)))
-	}
-	return out
-}
-
 func removeAction(c Container, reason string) Action {
 	c2 := c
 	return Action{Kind: Remove, Stack: c.Stack, Service: c.Service, Number: c.Number, Name: c.Name, Container: &c2, Reason: reason}
@@ -163,7 +176,7 @@ func removeAction(c Container, reason string) Action {
 
 func removeNetworkAction(n Network, reason string) Action {
 	n2 := n
-	return Action{Kind: RemoveNetwork, Stack: n.Stack, Name: n.Name, Network: &n2, Reason: reason}
+	return Action{Kind: RemoveNetwork, Stack: n.Stack, Key: n.Key, Name: n.Name, Network: &n2, Reason: reason}
 }
 
 func findService(s *manifests.Stack, name string) (manifests.Service, bool) {
@@ -183,33 +196,13 @@ func ContainerName(s *manifests.Stack, service string, n int) string {
 	return fmt.Sprintf("%s-%s-%d", s.Name, service, n)
 }
 
-// NetworkName is the engine's name of a stack's network: the name the
+// VolumeName is the engine's name of a stack's named volume: the name the
 // project gives it, else <stack>_<key> as compose v2.
-func NetworkName(s *manifests.Stack, key string) string {
-	if n := s.Project.Networks[key].Name; n != "" {
-		return n
-	}
-	return s.Name + "_" + key
-}
-
-// VolumeName is the engine's name of a stack's named volume, like NetworkName.
 func VolumeName(s *manifests.Stack, key string) string {
 	if v := s.Project.Volumes[key].Name; v != "" {
 		return v
 	}
 	return s.Name + "_" + key
-}
-
-func networkUsed(p *types.Project, key string) bool {
-	for _, svc := range p.Services {
-		if _, ok := svc.Networks[key]; ok {
-			return true
-		}
-		if key == "default" && len(svc.Networks) == 0 && svc.NetworkMode == "" {
-			return true
-		}
-	}
-	return false
 }
 
 func volumeUsed(p *types.Project, key string) bool {
@@ -250,18 +243,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// shortHash shortens a spec hash or image ID for a reason line.
-func shortHash(h string) string {
-	if i := strings.LastIndexAny(h, ":-"); i >= 0 {
-		h = h[i+1:]
-	}
-	if len(h) > 12 {
-		h = h[:12]
-	}
-	if h == "" {
-		return "none"
-	}
-	return h
 }

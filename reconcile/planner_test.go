@@ -53,19 +53,25 @@ func service(name string, fn func(*types.ServiceConfig)) types.ServiceConfig {
 }
 
 func desired(stacks ...manifests.Stack) Desired {
-	return Desired{Revision: "c0ffee", Stacks: stacks, Images: map[string]string{webImage: webID, dbImage: dbID}}
+	revs := map[string]string{}
+	for _, st := range stacks {
+		revs[st.Name] = "c0ffee"
+	}
+	return Desired{Stacks: stacks, Revisions: revs, Images: map[string]string{webImage: webID, dbImage: dbID}}
 }
 
 // converged is what the node has when shop runs as desired.
 func converged() Observed {
+	st := shopStack()
+	nets := map[string]string{"shop_default": "n1"}
 	return Observed{
 		Containers: []Container{
-			{ID: "1", Name: "shop-db-1", Stack: "shop", Service: "db", Number: 1, Hash: "v1-db1", ImageID: dbID, State: StateRunning},
-			{ID: "2", Name: "shop-web-1", Stack: "shop", Service: "web", Number: 1, Hash: "v1-web1", ImageID: webID, State: StateRunning},
-			{ID: "3", Name: "shop-web-2", Stack: "shop", Service: "web", Number: 2, Hash: "v1-web1", ImageID: webID, State: StateRunning},
+			{ID: "1", Name: "shop-db-1", Stack: "shop", Service: "db", Number: 1, Hash: "v1-db1", ImageID: dbID, State: StateRunning, Networks: nets},
+			{ID: "2", Name: "shop-web-1", Stack: "shop", Service: "web", Number: 1, Hash: "v1-web1", ImageID: webID, State: StateRunning, Networks: nets},
+			{ID: "3", Name: "shop-web-2", Stack: "shop", Service: "web", Number: 2, Hash: "v1-web1", ImageID: webID, State: StateRunning, Networks: nets},
 		},
-		Networks: []Network{{ID: "n1", Name: "shop_default", Stack: "shop"}},
-		Volumes:  []Volume{{Name: "shop_data", Stack: "shop"}},
+		Networks: []Network{{ID: "n1", Name: "shop_default", Stack: "shop", Key: "default", Hash: st.NetworkHash("default")}},
+		Volumes:  []Volume{{Name: "shop_data", Stack: "shop", Key: "data", Hash: st.VolumeHash("data")}},
 	}
 }
 
@@ -80,10 +86,16 @@ func with(name string, fn func(*Container)) Observed {
 	return o
 }
 
-// lines renders a plan as "kind name: reason" lines for comparison.
+// lines renders a plan as "kind name: reason" lines for comparison, in
+// execution order, with a line for a stack that cannot be applied.
 func lines(p Plan) []string {
 	var out []string
-	for _, a := range p.Actions {
+	for _, sp := range p.Stacks {
+		if sp.Err != nil {
+			out = append(out, "blocked "+sp.Stack+": "+sp.Err.Error())
+		}
+	}
+	for _, a := range p.Actions() {
 		out = append(out, a.String())
 	}
 	return out
@@ -144,20 +156,20 @@ func TestBuild(t *testing.T) {
 			"remove shop-web-2: scaled to 1 replicas",
 		}},
 		{"service left the stack", desired(dbOnly), converged(), []string{
-			"remove shop-web-2: service web is no longer in stack shop on this node",
 			"remove shop-web-1: service web is no longer in stack shop on this node",
+			"remove shop-web-2: service web is no longer in stack shop on this node",
 		}},
-		{"stack left the node: containers and networks go, volumes stay", desired(), converged(), []string{
-			"remove shop-web-2: stack shop is no longer placed on this node",
-			"remove shop-web-1: stack shop is no longer placed on this node",
+		{"stack removed: containers and networks go, volumes stay", Desired{Remove: []string{"shop"}}, converged(), []string{
 			"remove shop-db-1: stack shop is no longer placed on this node",
+			"remove shop-web-1: stack shop is no longer placed on this node",
+			"remove shop-web-2: stack shop is no longer placed on this node",
 			"remove-network shop_default: stack shop is no longer placed on this node",
 		}},
-		{"kept stack is left alone", Desired{Keep: []string{"shop"}}, with("shop-db-1", func(c *Container) { c.State = StateExited }), nil},
+		{"a stack neither desired nor removed is left alone", Desired{}, with("shop-db-1", func(c *Container) { c.State = StateExited }), nil},
 		{"image not local", Desired{Stacks: []manifests.Stack{shopStack()}, Images: map[string]string{dbImage: dbID}},
 			with("shop-web-2", func(c *Container) { c.Name = "gone"; c.Service = "web"; c.Number = 9 }), []string{
-				"create shop-web-2: missing (image " + webImage + " is not local)",
 				"remove gone: scaled to 2 replicas",
+				"create shop-web-2: missing (image " + webImage + " is not local)",
 			}},
 	}
 	for _, tt := range tests {
@@ -176,7 +188,7 @@ func TestBuildDuplicatesKeepTheMatchingContainer(t *testing.T) {
 	o.Containers = append(o.Containers, Container{ID: "old", Name: "shop-web-1-old", Stack: "shop", Service: "web",
 		Number: 1, Hash: "v1-old", ImageID: webID, State: StateExited, ExitCode: 0})
 	got := lines(Build(desired(shopStack()), o))
-	want := []string{"remove shop-web-1-old: duplicate of replica 1 (shop-web-1 is kept)"}
+	want := []string{"remove shop-web-1-old: duplicate of replica 1 (2 is kept)"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
@@ -190,8 +202,8 @@ func TestBuildRemovesNetworkNoLongerUsed(t *testing.T) {
 	if diff := cmp.Diff(want, lines(p)); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
-	if p.Actions[0].Network == nil || p.Actions[0].Network.ID != "n2" {
-		t.Errorf("remove-network action does not carry the network: %+v", p.Actions[0])
+	if a := p.Actions()[0]; a.Network == nil || a.Network.ID != "n2" {
+		t.Errorf("remove-network action does not carry the network: %+v", a)
 	}
 }
 
@@ -215,7 +227,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 	}
 }
 
-func TestServiceOrder(t *testing.T) {
+func TestLevels(t *testing.T) {
 	dep := func(names ...string) types.DependsOnConfig {
 		d := types.DependsOnConfig{}
 		for _, n := range names {
@@ -229,12 +241,13 @@ func TestServiceOrder(t *testing.T) {
 		"c":     service("c", func(*types.ServiceConfig) {}),
 		"d":     service("d", func(*types.ServiceConfig) {}),
 		"e":     service("e", func(s *types.ServiceConfig) { s.DependsOn = dep("elsewhere") }),
+		"f":     service("f", func(s *types.ServiceConfig) { s.DependsOn = dep("c") }),
 		"loop1": service("loop1", func(s *types.ServiceConfig) { s.DependsOn = dep("loop2") }),
 		"loop2": service("loop2", func(s *types.ServiceConfig) { s.DependsOn = dep("loop1") }),
 	}}
-	want := []string{"c", "b", "a", "d", "e", "loop2", "loop1"}
-	if diff := cmp.Diff(want, ServiceOrder(p)); diff != "" {
-		t.Errorf("order (-want +got):\n%s", diff)
+	want := [][]string{{"c", "d", "e", "loop2"}, {"b", "f", "loop1"}, {"a"}}
+	if diff := cmp.Diff(want, Levels(p)); diff != "" {
+		t.Errorf("levels (-want +got):\n%s", diff)
 	}
 }
 
@@ -243,10 +256,11 @@ func TestPlanString(t *testing.T) {
 		t.Errorf("empty plan prints %q", got)
 	}
 	p := Build(desired(shopStack()), Observed{})
-	if diff := cmp.Diff([]string{"shop"}, p.Stacks()); diff != "" {
-		t.Errorf("stacks (-want +got):\n%s", diff)
+	sp, ok := p.Stack("shop")
+	if !ok || len(sp.Levels) != 2 || len(sp.Levels[0]) != 1 || len(sp.Levels[1]) != 2 {
+		t.Errorf("levels of shop: %+v", sp.Levels)
 	}
-	if n := len(p.ForStack("shop")); n != 5 {
-		t.Errorf("ForStack(shop) has %d actions, want 5", n)
+	if n := len(p.Actions()); n != 5 {
+		t.Errorf("plan has %d actions, want 5", n)
 	}
 }

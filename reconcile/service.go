@@ -10,9 +10,16 @@ import (
 	"github.com/skiffops/skiff/manifests"
 )
 
+// servicePlan is what one service needs.
+type servicePlan struct {
+	depart  []Action // duplicates and replicas above the count
+	actions []Action // its level's actions
+	current []string // IDs of replicas left as they are, carrying the spec
+}
+
 // planService makes replicas 1..Replicas of one service exist, run and match
-// the spec, and removes replicas above that count.
-func planService(d Desired, s *manifests.Stack, svc manifests.Service, have []Container) []Action {
+// the spec, and removes duplicates and replicas above that count.
+func planService(s *manifests.Stack, svc manifests.Service, have []Container, imageID string, nets netPlan) servicePlan {
 	byNumber := map[int][]Container{}
 	for _, c := range sortContainers(have) {
 		if c.Service == svc.Name {
@@ -20,10 +27,10 @@ func planService(d Desired, s *manifests.Stack, svc manifests.Service, have []Co
 		}
 	}
 	restart := s.Project.Services[svc.Name].Restart
-	imageID := d.Images[svc.Image]
-	var out []Action
+	var sp servicePlan
 	for n := 1; n <= svc.Replicas; n++ {
-		base := Action{Stack: s.Name, Service: svc.Name, Number: n, Name: ContainerName(s, svc.Name, n)}
+		name := ContainerName(s, svc.Name, n)
+		base := Action{Stack: s.Name, Service: svc.Name, Number: n, Name: name}
 		cs := byNumber[n]
 		if len(cs) == 0 {
 			a := base
@@ -31,43 +38,70 @@ func planService(d Desired, s *manifests.Stack, svc manifests.Service, have []Co
 			if imageID == "" {
 				a.Reason += " (image " + svc.Image + " is not local)"
 			}
-			out = append(out, a)
+			sp.actions = append(sp.actions, a)
 			continue
 		}
-		keep, dups := pickPrimary(cs, svc.Hash)
+		keep, dups := pickPrimary(cs, svc.Hash, name)
 		for _, c := range dups {
-			out = append(out, removeAction(c, fmt.Sprintf("duplicate of replica %d (%s is kept)", n, keep.Name)))
+			sp.depart = append(sp.depart, removeAction(c, fmt.Sprintf("duplicate of replica %d (%s is kept)", n, keep.ID[:min(12, len(keep.ID))])))
 		}
-		if kind, reason := drift(keep, svc, imageID, restart); kind != "" {
-			a := base
-			c := keep
-			a.Kind, a.Reason, a.Container = kind, reason, &c
-			switch kind {
-			case Recreate:
-				a.Update = svc.Update
-			case Start:
-				a.Name = keep.Name
-			}
-			out = append(out, a)
+		a, ok := replicaAction(base, keep, svc, imageID, restart, nets)
+		if !ok {
+			sp.current = append(sp.current, keep.ID)
+			continue
 		}
+		if a.Kind == Rename {
+			sp.current = append(sp.current, keep.ID)
+		}
+		sp.actions = append(sp.actions, a)
 	}
 	for _, n := range sortedNumbers(byNumber) {
 		if n > svc.Replicas || n < 1 {
 			for _, c := range byNumber[n] {
-				out = append(out, removeAction(c, fmt.Sprintf("scaled to %d replicas", svc.Replicas)))
+				sp.depart = append(sp.depart, removeAction(c, fmt.Sprintf("scaled to %d replicas", svc.Replicas)))
 			}
 		}
 	}
-	return out
+	return sp
+}
+
+// replicaAction decides what an existing replica needs, if anything.
+func replicaAction(base Action, keep Container, svc manifests.Service, imageID, restart string, nets netPlan) (Action, bool) {
+	a := base
+	c := keep
+	a.Container = &c
+	kind, reason := drift(keep, svc, imageID, restart)
+	if why, early, stale := nets.stale(keep); stale && kind != Recreate {
+		kind, reason, a.Early = Recreate, why, early
+	} else if stale && early {
+		a.Early = true
+	}
+	switch {
+	case kind == Recreate:
+		a.Update = svc.Update
+		if a.Early {
+			a.Update = manifests.UpdateStopFirst
+		}
+	case kind == "" && keep.Name != base.Name:
+		kind, reason = Rename, "named "+keep.Name+" (set aside by an update that did not finish)"
+	case kind == "":
+		return Action{}, false
+	}
+	a.Kind, a.Reason = kind, reason
+	return a, true
 }
 
 // pickPrimary chooses, among containers claiming the same replica number
-// (left by an agent killed mid-update), the one to keep: matching spec and
-// running first, then matching spec, then running.
-func pickPrimary(cs []Container, hash string) (Container, []Container) {
+// (left by an update that was superseded, or an agent killed mid-update),
+// the one to keep: the one carrying the spec first, then the one with the
+// replica's name, then a running one.
+func pickPrimary(cs []Container, hash, name string) (Container, []Container) {
 	score := func(c Container) int {
 		s := 0
 		if c.Hash == hash {
+			s += 4
+		}
+		if c.Name == name {
 			s += 2
 		}
 		if c.State == StateRunning {
@@ -125,32 +159,57 @@ func sortedNumbers(m map[int][]Container) []int {
 	return ns
 }
 
-// ServiceOrder returns the services of a project so that every service comes
-// after the services it depends on; independent services are in name order.
-// Dependencies outside the project are ignored, and so is a cycle (compose
-// refuses those at load time): its services keep name order.
-func ServiceOrder(p *types.Project) []string {
-	names := sortedKeys(p.Services)
-	done := map[string]bool{}
+// Levels groups the services of a project by dependency level: level 0
+// depends on no service of the project, level n only on services of levels
+// below n. Each level is in name order. Dependencies outside the project are
+// ignored, and so is a cycle (compose refuses those at load time): its
+// services go to the level where the cycle is found.
+func Levels(p *types.Project) [][]string {
+	level := map[string]int{}
 	visiting := map[string]bool{}
-	var out []string
-	var visit func(string)
-	visit = func(name string) {
-		if done[name] || visiting[name] {
-			return
+	var depth func(string) int
+	depth = func(name string) int {
+		if l, ok := level[name]; ok {
+			return l
+		}
+		if visiting[name] {
+			return -1
 		}
 		visiting[name] = true
-		for _, dep := range sortedKeys(p.Services[name].DependsOn) {
+		l := 0
+		for dep := range p.Services[name].DependsOn {
 			if _, ok := p.Services[dep]; ok {
-				visit(dep)
+				l = max(l, depth(dep)+1)
 			}
 		}
 		visiting[name] = false
-		done[name] = true
-		out = append(out, name)
+		level[name] = l
+		return l
 	}
-	for _, n := range names {
-		visit(n)
+	var out [][]string
+	for _, name := range sortedKeys(p.Services) {
+		l := depth(name)
+		for len(out) <= l {
+			out = append(out, nil)
+		}
+		out[l] = append(out[l], name)
+	}
+	for _, names := range out {
+		sort.Strings(names)
 	}
 	return out
+}
+
+// shortHash shortens a spec hash or image ID for a reason line.
+func shortHash(h string) string {
+	if i := strings.LastIndexAny(h, ":-"); i >= 0 {
+		h = h[i+1:]
+	}
+	if len(h) > 12 {
+		h = h[:12]
+	}
+	if h == "" {
+		return "none"
+	}
+	return h
 }

@@ -258,3 +258,19 @@ func RemoveContainer(ctx context.Context, cli *client.Client, nameOrID string) e
 	}
 	return nil
 }
+
+// Network is what tests outside the engine adapter check of a network.
+type Network struct {
+	ID       string
+	Internal bool
+	Labels   map[string]string
+}
+
+// InspectNetwork returns a network by name or ID.
+func InspectNetwork(ctx context.Context, cli *client.Client, name string) (Network, error) {
+	n, err := cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	if err != nil {
+		return Network{}, fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	return Network{ID: n.ID, Internal: n.Internal, Labels: n.Labels}, nil
+}

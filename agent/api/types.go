@@ -13,9 +13,17 @@ type Status struct {
 	StartedAt time.Time `json:"started_at"`
 	// WantedRevision is the branch head last seen; AppliedRevision the last
 	// revision applied (some stacks may keep an older spec: see Stacks).
-	WantedRevision  string   `json:"wanted_revision"`
-	AppliedRevision string   `json:"applied_revision"`
-	Pending         *Pending `json:"pending,omitempty"`
+	WantedRevision  string `json:"wanted_revision"`
+	AppliedRevision string `json:"applied_revision"`
+	// Why says, when the wanted revision is not the applied one, why not:
+	// refused, pending (which images), or which stacks kept their last
+	// good spec. Empty when the node runs what it wants.
+	Why     string   `json:"why,omitempty"`
+	Pending *Pending `json:"pending,omitempty"`
+	// Refused is set when the wanted revision was refused as a whole
+	// (unsigned, no stacks/, invalid fleet.yaml): it is not applied until
+	// the branch moves.
+	Refused *Refused `json:"refused,omitempty"`
 	// Pulls are the image pulls under way (prefetch of a new revision).
 	Pulls  []PullProgress `json:"pulls,omitempty"`
 	Source SourceStatus   `json:"source"`
@@ -30,6 +38,32 @@ type Status struct {
 
 // Pending says why the wanted revision is not applied yet.
 type Pending struct {
+	Revision string    `json:"revision"`
+	Since    time.Time `json:"since"`
+	Reason   string    `json:"reason"`
+	// Stacks are the stacks held back, each with the images it waits for.
+	Stacks []PendingStack `json:"stacks,omitempty"`
+}
+
+// PendingStack is a stack whose update waits for its images.
+type PendingStack struct {
+	Stack  string         `json:"stack"`
+	Images []PendingImage `json:"images"`
+}
+
+// PendingImage is an image that could not be made local.
+type PendingImage struct {
+	Image      string   `json:"image"`
+	Registries []string `json:"registries"` // tried, in order
+	Error      string   `json:"error"`
+	// Definite is set when the origin answered that it has no such image
+	// or refused access: it is retried more slowly (CI may push it later).
+	Definite bool      `json:"definite,omitempty"`
+	NextTry  time.Time `json:"next_try,omitzero"`
+}
+
+// Refused is a revision that is not applied on purpose.
+type Refused struct {
 	Revision string    `json:"revision"`
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
@@ -79,8 +113,15 @@ type StackStatus struct {
 	Name string `json:"name"`
 	// Revision is the commit of the spec the stack runs.
 	Revision string `json:"revision"`
-	Outcome  string `json:"outcome"` // applied, rolled-back, failed, refused, removing
-	Error    string `json:"error,omitempty"`
+	// Outcome is applied, pending, applying, rolled-back, failed, refused,
+	// removing or adopted (found on the node with no known spec, after the
+	// state database was rebuilt: left untouched until a revision decides).
+	Outcome string `json:"outcome"`
+	// Error says why the stack does not run what the wanted revision asks.
+	Error string `json:"error,omitempty"`
+	// WantedRevision is the commit whose spec waits or is being applied,
+	// when it is not Revision.
+	WantedRevision string `json:"wanted_revision,omitempty"`
 	// FailedRevision is a commit that failed for this stack and is not
 	// retried until a new one comes.
 	FailedRevision string          `json:"failed_revision,omitempty"`
@@ -119,7 +160,7 @@ type Revision struct {
 	SeenAt   time.Time               `json:"seen_at"`
 	Verified bool                    `json:"verified"`
 	Signer   string                  `json:"signer,omitempty"`
-	Outcome  string                  `json:"outcome"` // pending, applied, partial, failed, refused, rolled-back
+	Outcome  string                  `json:"outcome"` // pending, applied, partial, failed, refused, rolled-back, superseded
 	Error    string                  `json:"error,omitempty"`
 	Stacks   map[string]StackOutcome `json:"stacks,omitempty"`
 	Applied  *time.Time              `json:"applied_at,omitempty"`

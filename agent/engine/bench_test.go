@@ -64,7 +64,7 @@ func startAll(b *testing.B, w *world) {
 	ctx := context.Background()
 	d, p := w.plan("bench")
 	s := &d.Stacks[0]
-	for _, a := range p.Actions {
+	for _, a := range p.Actions() {
 		if a.Kind == reconcile.CreateNetwork {
 			if err := w.eng.CreateNetwork(ctx, s, a.Key); err != nil {
 				b.Fatal(err)
@@ -75,7 +75,7 @@ func startAll(b *testing.B, w *world) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for _, a := range p.Actions {
+	for _, a := range p.Actions() {
 		if a.Kind != reconcile.Create {
 			continue
 		}

@@ -183,7 +183,7 @@ func TestConvergeStackByBehaviour(t *testing.T) {
 	before := w.containers()
 	w.write(shopFiles(webPort, udpPort, "api v2", true))
 	_, p := w.plan("rev2")
-	for _, a := range p.Actions {
+	for _, a := range p.Actions() {
 		if a.Kind != reconcile.Recreate || a.Service != "api" || a.Update != "start-first" {
 			t.Errorf("changing api plans %s", a)
 		}

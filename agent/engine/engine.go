@@ -5,15 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 
 	"github.com/skiffops/skiff/reconcile"
@@ -38,18 +32,26 @@ type Options struct {
 	// HealthTimeout caps the wait for a healthcheck verdict. Default 5m.
 	HealthTimeout time.Duration
 	// Poll is the period of the health gate's checks. Default 250ms.
-	Poll   time.Duration
-	Logger *slog.Logger
+	Poll time.Duration
+	// CallTimeout is the deadline of every single engine API call but
+	// pulls, event streams and stops (which wait for the container's own
+	// stop timeout on top of it). Default 30s.
+	CallTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Engine drives the Docker Engine API for one node.
 type Engine struct {
-	cli  *client.Client
-	opts Options
-	log  *slog.Logger
+	cli   *client.Client
+	opts  Options
+	log   *slog.Logger
+	files *fileStore
 }
 
-const pingTimeout = 10 * time.Second
+const (
+	pingTimeout        = 10 * time.Second
+	defaultCallTimeout = 30 * time.Second
+)
 
 // New connects to the engine, negotiates the API version and pings it.
 func New(ctx context.Context, o Options) (*Engine, error) {
@@ -65,6 +67,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
 	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = defaultCallTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -76,7 +81,8 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	e := &Engine{cli: cli, opts: o, log: o.Logger.With("component", "engine")}
+	log := o.Logger.With("component", "engine")
+	e := &Engine{cli: cli, opts: o, log: log, files: newFileStore(o.FilesDir, log)}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	ping, err := cli.Ping(pctx)
@@ -104,82 +110,8 @@ func (e *Engine) nodeFilter(extra ...filters.KeyValuePair) filters.Args {
 	return filters.NewArgs(args...)
 }
 
-// Observe lists this node's containers, networks and volumes: one
-// label-filtered list call each, no per-object inspect.
-func (e *Engine) Observe(ctx context.Context) (reconcile.Observed, error) {
-	var o reconcile.Observed
-	cs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: e.nodeFilter()})
-	if err != nil {
-		return o, fmt.Errorf("list containers: %w", err)
-	}
-	for _, c := range cs {
-		o.Containers = append(o.Containers, observedContainer(c))
-	}
-	ns, err := e.cli.NetworkList(ctx, network.ListOptions{Filters: e.nodeFilter()})
-	if err != nil {
-		return o, fmt.Errorf("list networks: %w", err)
-	}
-	for _, n := range ns {
-		o.Networks = append(o.Networks, reconcile.Network{ID: n.ID, Name: n.Name, Stack: n.Labels[LabelProject]})
-	}
-	vs, err := e.cli.VolumeList(ctx, volume.ListOptions{Filters: e.nodeFilter()})
-	if err != nil {
-		return o, fmt.Errorf("list volumes: %w", err)
-	}
-	for _, v := range vs.Volumes {
-		o.Volumes = append(o.Volumes, reconcile.Volume{Name: v.Name, Stack: v.Labels[LabelProject]})
-	}
-	return o, nil
-}
-
-func observedContainer(c container.Summary) reconcile.Container {
-	n, _ := strconv.Atoi(c.Labels[LabelNumber])
-	name := c.ID
-	if len(c.Names) > 0 {
-		name = strings.TrimPrefix(c.Names[0], "/")
-	}
-	exit, health := parseStatus(c.Status)
-	return reconcile.Container{
-		ID: c.ID, Name: name, Stack: c.Labels[LabelProject], Service: c.Labels[LabelService], Number: n,
-		Hash: c.Labels[LabelConfigHash], ImageID: c.ImageID, Revision: c.Labels[LabelRevision],
-		State: c.State, ExitCode: exit, Health: health,
-	}
-}
-
-// parseStatus reads the exit code and health from the list's human status,
-// "Exited (137) 5 seconds ago" or "Up 3 minutes (healthy)", so that no
-// inspect is needed.
-func parseStatus(status string) (exitCode int, health string) {
-	if rest, ok := strings.CutPrefix(status, "Exited ("); ok {
-		if code, _, ok := strings.Cut(rest, ")"); ok {
-			exitCode, _ = strconv.Atoi(code)
-		}
-	}
-	switch {
-	case strings.HasSuffix(status, "(healthy)"):
-		health = "healthy"
-	case strings.HasSuffix(status, "(unhealthy)"):
-		health = "unhealthy"
-	case strings.HasSuffix(status, "(health: starting)"):
-		health = "starting"
-	}
-	return exitCode, health
-}
-
-// ImageIDs returns the local image ID of each reference that is present, in
-// one list call. A digest-pinned reference matches an image pulled by that
-// digest from any registry serving the same repository path (a mirror).
-func (e *Engine) ImageIDs(ctx context.Context, refs []string) (map[string]string, error) {
-	imgs, err := e.cli.ImageList(ctx, image.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
-	}
-	index := indexImages(imgs)
-	out := map[string]string{}
-	for _, ref := range refs {
-		if id, ok := index.lookup(ref); ok {
-			out[ref] = id
-		}
-	}
-	return out, nil
+// callCtx bounds one engine API call by CallTimeout: a hung daemon (or a
+// black-holed socket) fails the call instead of the loop that made it.
+func (e *Engine) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.opts.CallTimeout)
 }

@@ -61,8 +61,8 @@ func (e *Engine) Watch(ctx context.Context, onEvent func(Event), onState func(co
 // watchOnce follows one event stream until it ends; it returns the time of
 // the last event seen and why the stream ended.
 func (e *Engine) watchOnce(ctx context.Context, since time.Time, onEvent func(Event), up func()) (time.Time, error) {
-	if _, err := e.cli.Ping(ctx); err != nil {
-		return time.Time{}, fmt.Errorf("ping: %w", err)
+	if err := e.ping(ctx); err != nil {
+		return time.Time{}, err
 	}
 	f := e.nodeFilter(filters.Arg("type", string(events.ContainerEventType)))
 	for _, a := range healingActions {
@@ -92,4 +92,16 @@ func (e *Engine) watchOnce(ctx context.Context, since time.Time, onEvent func(Ev
 func sinceArg(t time.Time) string {
 	t = t.Add(time.Nanosecond)
 	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}
+
+// ping asks the engine whether it answers, within CallTimeout: the event
+// stream itself has no deadline, so a hung engine is found here, and the
+// reconnect loop goes on backing off instead of waiting on it.
+func (e *Engine) ping(ctx context.Context) error {
+	ctx, cancel := e.callCtx(ctx)
+	defer cancel()
+	if _, err := e.cli.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
 }

@@ -1,294 +1,230 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 
-	"github.com/skiffops/skiff/internal/durable"
 	"github.com/skiffops/skiff/manifests"
 )
 
-// Repository files are mounted from copies under the state directory, so that
-// mounts survive the removal of the checkout they came from (DESIGN.md §6).
-// The copies are content-addressed:
+// Repository files are content (DESIGN.md §6, §10). Containers mount copies
+// under the state directory, never the checkout, so that mounts do not
+// depend on which checkout is current and survive its removal. The copies
+// are addressed by content:
 //
-//	<filesDir>/<sha256 hex>-<perm>/<base name>   a file, with its permission bits
-//	<filesDir>/<sha256 hex>/<base name>/         a directory tree
-//	<filesDir>/<sha256 hex>-<uid>-<gid>-<mode>/<base name>
-//	                                             a secret or config with owner and
-//	                                             mode (see materializeStack)
+//	<dir>/<sha256 hex>-<perm>/<base name>   a file, with its permission bits
+//	<dir>/<sha256 hex>/<base name>/         a directory tree
+//	<dir>/<sha256 hex>-<uid>-<gid>-<perm>/<base name>
+//	                                        a secret or config with the owner
+//	                                        and mode it asks for (uid and gid
+//	                                        as written, possibly empty)
 //
-// Each copy is written into a temporary name beside it, checked against the
-// digest manifests computed, synced, and renamed into place: a copy that is
-// present is complete, and is reused as it is.
+// A copy is written under a temporary name beside it, checked against the
+// digest manifests computed, synced and renamed into place. It is verified
+// again before every reuse (content, permission bits, owner; a tree's
+// listing), and only a copy that is missing or damaged is made (again) from
+// the checkout: recreating a container needs no checkout, so a stored spec
+// whose checkout was removed still runs offline. A damaged copy is set
+// aside and removed first. Copies are mounted read-only (see spec.go), so no
+// container can change what another sees, and CollectFiles removes those no
+// spec and no container refers to.
 
-// errDigestMismatch says that a file did not have the content manifests
-// hashed: it changed in the checkout after loading.
-var errDigestMismatch = errors.New("content does not match its digest")
-
-// maxTreeDepth bounds directory recursion (manifests refuses deeper trees).
-const maxTreeDepth = 64
+// ErrFileLost says that the copy of a repository file is missing or damaged
+// and the checkout it was made from is gone: nothing on the node can make it
+// again. A revision that has the file (a new commit, or a fetch of that
+// one) can.
+var ErrFileLost = errors.New("the checkout it came from is gone")
 
 var sha256Digest = regexp.MustCompile(`^sha256:([0-9a-f]{64})$`)
 
-// materializeFiles copies each repository file or directory into its
-// content-addressed place under filesDir and returns the copy of each
-// checkout path (manifests.File.Path).
-func materializeFiles(filesDir string, files []manifests.File) (map[string]string, error) {
-	if err := os.MkdirAll(filesDir, 0o755); err != nil {
+// fileStore keeps the copies under dir.
+type fileStore struct {
+	dir string
+	log *slog.Logger
+
+	// mu is held shared while copies are made and until the containers
+	// that mount them exist (CreateContainer), and exclusively by collect:
+	// a collect never removes a copy that a create is about to mount.
+	mu sync.RWMutex
+	// repair serializes the replacement of damaged copies, so that two
+	// creates never set aside each other's fresh copy.
+	repair sync.Mutex
+}
+
+func newFileStore(dir string, log *slog.Logger) *fileStore {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &fileStore{dir: dir, log: log}
+}
+
+// materializeFiles makes sure each repository file or directory has a
+// verified copy and returns the copy of each checkout path
+// (manifests.File.Path). The caller holds s.mu shared.
+func (s *fileStore) materializeFiles(files []manifests.File) (map[string]string, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("copy repository files: %w", err)
 	}
 	out := make(map[string]string, len(files))
 	for _, f := range files {
-		p, err := materialize(filesDir, f)
+		p, err := s.materialize(f)
 		if err != nil {
-			return nil, fmt.Errorf("copy %s: %w", f.Rel, err)
+			return nil, fmt.Errorf("repository file %s (%s): %w", f.Rel, f.Digest, err)
 		}
 		out[f.Path] = p
 	}
 	return out, nil
 }
 
-func materialize(filesDir string, f manifests.File) (string, error) {
-	m := sha256Digest.FindStringSubmatch(f.Digest)
-	if m == nil {
-		return "", fmt.Errorf("digest %q is not sha256:<hex>", f.Digest)
+func (s *fileStore) materialize(f manifests.File) (string, error) {
+	hex, err := digestHex(f.Digest)
+	if err != nil {
+		return "", err
 	}
 	base := filepath.Base(f.Path)
 	if f.Dir {
-		return copyTree(f.Path, filepath.Join(filesDir, m[1], base), m[1])
+		dest := filepath.Join(s.dir, hex, base)
+		return dest, s.ensure(f.Path, dest, copySpec{digest: hex, tree: true})
 	}
+	// The mode is not part of manifests.File: it is read from the checkout
+	// while there is one (cheap, and a chmod in Git reaches the next
+	// container), else from the copies.
 	fi, err := os.Stat(f.Path)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return s.reuseAnyMode(f.Path, hex, base)
+	case err != nil:
 		return "", err
-	}
-	if !fi.Mode().IsRegular() {
+	case !fi.Mode().IsRegular():
 		return "", fmt.Errorf("%s is not a regular file", f.Path)
 	}
-	perm := fi.Mode().Perm()
-	dest := filepath.Join(filesDir, m[1]+"-"+strconv.FormatUint(uint64(perm), 8), base)
-	if err := copyFile(f.Path, dest, fileCopy{perm: perm, uid: -1, gid: -1, digest: m[1]}); err != nil {
-		return "", err
+	c := copySpec{digest: hex, perm: fi.Mode().Perm(), uid: -1, gid: -1}
+	dest := filepath.Join(s.dir, fileKey(hex, c.perm), base)
+	return dest, s.ensure(f.Path, dest, c)
+}
+
+func digestHex(digest string) (string, error) {
+	m := sha256Digest.FindStringSubmatch(digest)
+	if m == nil {
+		return "", fmt.Errorf("digest %q is not sha256:<hex>", digest)
 	}
-	return dest, nil
+	return m[1], nil
 }
 
-// fileCopy says how a file is copied: its permission bits, its owner (-1:
-// unchanged) and the sha256 hex its content must have.
-type fileCopy struct {
-	perm     fs.FileMode
-	uid, gid int
-	digest   string
-}
-
-// copyFile copies src to dest atomically, unless dest exists.
-func copyFile(src, dest string, c fileCopy) (err error) {
-	if fi, err := os.Lstat(dest); err == nil {
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s exists and is not a regular file", dest)
-		}
+// ensure makes the copy at dest good: reused when it verifies, else made
+// from src; a damaged copy is set aside first.
+func (s *fileStore) ensure(src, dest string, c copySpec) error {
+	bad := verifyCopy(dest, c)
+	if bad == nil {
 		return nil
 	}
-	dir := filepath.Dir(dest)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+		return lost(dest, src, bad)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-")
-	if err != nil {
-		return err
+	if errors.Is(bad, errNoCopy) {
+		return makeCopy(src, dest, c)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := writeCopy(tmp, src, c); err != nil {
-		return err
+	s.repair.Lock()
+	defer s.repair.Unlock()
+	if err := verifyCopy(dest, c); err == nil {
+		return nil // another create replaced it meanwhile
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	s.log.Warn("repository file copy is damaged: copying it again", "path", dest, "error", bad)
+	if err := s.setAside(dest); err != nil {
+		return fmt.Errorf("set aside damaged copy %s: %w", dest, err)
 	}
-	if err := os.Rename(tmp.Name(), dest); err != nil {
-		return err
-	}
-	return durable.Sync(dir)
+	return makeCopy(src, dest, c)
 }
 
-// writeCopy fills tmp with src's content, checks its digest, and sets mode
-// and owner before syncing.
-func writeCopy(tmp *os.File, src string, c fileCopy) error {
-	sum, err := copyContent(tmp, src)
-	if err != nil {
-		return err
+func lost(dest, checkout string, why error) error {
+	if errors.Is(why, errNoCopy) {
+		return fmt.Errorf("no copy at %s, and %w (%s)", dest, ErrFileLost, checkout)
 	}
-	if sum != c.digest {
-		return fmt.Errorf("%s: %w (sha256:%s, want sha256:%s)", src, errDigestMismatch, sum, c.digest)
-	}
-	if c.uid >= 0 || c.gid >= 0 {
-		if err := tmp.Chown(c.uid, c.gid); err != nil {
-			return err
-		}
-	}
-	if err := tmp.Chmod(c.perm); err != nil {
-		return err
-	}
-	return tmp.Sync()
+	return fmt.Errorf("the copy %s is damaged (%v), and %w (%s)", dest, why, ErrFileLost, checkout)
 }
 
-// copyContent copies the content of src into w and returns its sha256 hex.
-func copyContent(w io.Writer, src string) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(w, h), in); err != nil {
-		return "", fmt.Errorf("read %s: %w", src, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// treeCopy copies one directory tree and computes, as it goes, the listing
-// manifests digests a tree by: one line per entry in lexical order,
-// `d "path"`, `f "path" x|- <sha256>` or `l "path" "target"`, where only the
-// executable bit of a file counts. It must stay in step with writeTree in
-// manifests/files.go: a difference refuses every directory mount.
-type treeCopy struct {
-	listing hash.Hash
-}
-
-// copyTree copies the tree at src to dest atomically, unless dest exists.
-func copyTree(src, dest, digest string) (string, error) {
-	if fi, err := os.Lstat(dest); err == nil {
-		if !fi.IsDir() {
-			return "", fmt.Errorf("%s exists and is not a directory", dest)
-		}
-		return dest, nil
-	}
-	parent := filepath.Dir(dest)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(parent, ".tmp-")
-	if err != nil {
-		return "", err
-	}
-	if err := fillTree(src, tmp, digest); err != nil {
-		return "", errors.Join(err, os.RemoveAll(tmp))
-	}
-	if err := os.Rename(tmp, dest); err != nil {
-		if _, statErr := os.Lstat(dest); statErr == nil {
-			return dest, os.RemoveAll(tmp) // another copy won the race
-		}
-		return "", errors.Join(err, os.RemoveAll(tmp))
-	}
-	return dest, durable.Sync(parent)
-}
-
-// fillTree copies src into the empty directory tmp and checks the digest.
-func fillTree(src, tmp, digest string) error {
-	fi, err := os.Stat(src)
+// setAside moves a damaged copy out of its place and removes it; what
+// cannot be removed stays as a .tmp- entry for CollectFiles.
+func (s *fileStore) setAside(dest string) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(dest), ".tmp-damaged-")
 	if err != nil {
 		return err
 	}
-	t := &treeCopy{listing: sha256.New()}
-	if err := t.copyDir(src, tmp, "", 0); err != nil {
-		return err
+	if err := os.Rename(dest, filepath.Join(tmp, filepath.Base(dest))); err != nil {
+		return errors.Join(err, os.Remove(tmp))
 	}
-	if sum := hex.EncodeToString(t.listing.Sum(nil)); sum != digest {
-		return fmt.Errorf("%s: %w (sha256:%s, want sha256:%s)", src, errDigestMismatch, sum, digest)
+	if err := removeAll(tmp); err != nil {
+		s.log.Warn("cannot remove damaged copy", "path", tmp, "error", err)
 	}
-	return os.Chmod(tmp, fi.Mode().Perm())
-}
-
-// copyDir copies the entries of src into the existing directory dst; prefix
-// is dst's path in the tree, for the listing.
-func (t *treeCopy) copyDir(src, dst, prefix string, depth int) error {
-	if depth > maxTreeDepth {
-		return fmt.Errorf("%s: directory tree too deep", src)
-	}
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if err := t.copyEntry(e, filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), prefix+e.Name(), depth); err != nil {
-			return err
-		}
-	}
-	return durable.Sync(dst)
-}
-
-func (t *treeCopy) copyEntry(e fs.DirEntry, src, dst, name string, depth int) error {
-	switch typ := e.Type(); {
-	case typ.IsDir():
-		fmt.Fprintf(t.listing, "d %q\n", name)
-		return t.copySubdir(src, dst, name, depth)
-	case typ&fs.ModeSymlink != 0:
-		target, err := os.Readlink(src)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(t.listing, "l %q %q\n", name, filepath.ToSlash(target))
-		return os.Symlink(target, dst)
-	case typ.IsRegular():
-		return t.copyTreeFile(e, src, dst, name)
-	}
-	return fmt.Errorf("%s is neither a regular file, a directory nor a symlink", src)
-}
-
-// copySubdir creates dst writable, fills it, then gives it src's mode.
-func (t *treeCopy) copySubdir(src, dst, name string, depth int) error {
-	fi, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
-	if err := os.Mkdir(dst, 0o700); err != nil {
-		return err
-	}
-	if err := t.copyDir(src, dst, name+"/", depth+1); err != nil {
-		return err
-	}
-	return os.Chmod(dst, fi.Mode().Perm())
-}
-
-func (t *treeCopy) copyTreeFile(e fs.DirEntry, src, dst, name string) error {
-	fi, err := e.Info()
-	if err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	sum, err := copyContent(out, src)
-	if err == nil {
-		err = out.Chmod(fi.Mode().Perm())
-	}
-	if err == nil {
-		err = out.Sync()
-	}
-	if closeErr := out.Close(); err == nil {
-		err = closeErr
-	}
-	if err != nil {
-		return err
-	}
-	x := "-"
-	if fi.Mode().Perm()&0o111 != 0 {
-		x = "x"
-	}
-	fmt.Fprintf(t.listing, "f %q %s %s\n", name, x, sum)
 	return nil
+}
+
+// reuseAnyMode finds a verified copy of a file whose checkout is gone,
+// whatever its mode: the newest one when several modes were copied.
+func (s *fileStore) reuseAnyMode(checkout, hex, base string) (string, error) {
+	keys, err := filepath.Glob(filepath.Join(s.dir, hex+"-*"))
+	if err != nil {
+		return "", err
+	}
+	var best string
+	var bestInfo fs.FileInfo
+	var bad error = errNoCopy
+	badPath := filepath.Join(s.dir, hex+"-<mode>", base)
+	for _, key := range keys {
+		perm, ok := parseFileKey(filepath.Base(key), hex)
+		if !ok {
+			continue
+		}
+		p := filepath.Join(key, base)
+		if err := verifyCopy(p, copySpec{digest: hex, perm: perm, uid: -1, gid: -1}); err != nil {
+			if !errors.Is(err, errNoCopy) {
+				bad, badPath = err, p
+			}
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && (bestInfo == nil || fi.ModTime().After(bestInfo.ModTime())) {
+			best, bestInfo = p, fi
+		}
+	}
+	if best == "" {
+		return "", lost(badPath, checkout, bad)
+	}
+	return best, nil
+}
+
+// fileKey names the copy of a file with its permission bits.
+func fileKey(hex string, perm fs.FileMode) string {
+	return hex + "-" + permString(perm)
+}
+
+// variantKeyDir names the copy of a secret's or config's file with the
+// owner and mode it asks for.
+func variantKeyDir(hex, uid, gid string, perm fs.FileMode) string {
+	return hex + "-" + uid + "-" + gid + "-" + permString(perm)
+}
+
+func permString(perm fs.FileMode) string {
+	return strconv.FormatUint(uint64(perm.Perm()), 8)
+}
+
+// parseFileKey reads the permission bits of a file copy's name
+// (<hex>-<perm>).
+func parseFileKey(name, hex string) (fs.FileMode, bool) {
+	rest, ok := strings.CutPrefix(name, hex+"-")
+	if !ok || strings.Contains(rest, "-") {
+		return 0, false
+	}
+	perm, err := strconv.ParseUint(rest, 8, 32)
+	if err != nil || perm > 0o777 {
+		return 0, false
+	}
+	return fs.FileMode(perm), true
 }

@@ -79,7 +79,7 @@ func fileByRel(t *testing.T, st *manifests.Stack, rel string) manifests.File {
 func TestMaterializeFilesLayout(t *testing.T) {
 	st := loadRepo(t, filesRepo(t))
 	dir := t.TempDir()
-	got, err := materializeFiles(dir, st.Files)
+	got, err := newFileStore(dir, nil).materializeFiles(st.Files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestMaterializeFilesReusedAcrossCheckouts(t *testing.T) {
 	dir := t.TempDir()
 	first := filesRepo(t)
 	st1 := loadRepo(t, first)
-	got1, err := materializeFiles(dir, st1.Files)
+	got1, err := newFileStore(dir, nil).materializeFiles(st1.Files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestMaterializeFilesReusedAcrossCheckouts(t *testing.T) {
 	before, _ := os.Stat(conf)
 
 	st2 := loadRepo(t, filesRepo(t))
-	got2, err := materializeFiles(dir, st2.Files)
+	got2, err := newFileStore(dir, nil).materializeFiles(st2.Files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestMaterializeFilesDigestMismatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			_, err := materializeFiles(dir, st.Files)
+			_, err := newFileStore(dir, nil).materializeFiles(st.Files)
 			if !errors.Is(err, errDigestMismatch) || !strings.Contains(err.Error(), "stacks/app/") {
 				t.Fatalf("err = %v, want errDigestMismatch naming the file", err)
 			}
@@ -225,7 +225,7 @@ func TestMaterializeFilesAfterCrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(keyDir, ".tmp-123"), []byte("conf"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := materializeFiles(dir, []manifests.File{f})
+	got, err := newFileStore(dir, nil).materializeFiles([]manifests.File{f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestMaterializeFilesConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = materializeFiles(dir, st.Files)
+			results[i], errs[i] = newFileStore(dir, nil).materializeFiles(st.Files)
 		}()
 	}
 	wg.Wait()
@@ -267,7 +267,7 @@ func TestMaterializeFilesRefusesBadDigests(t *testing.T) {
 	f := fileByRel(t, st, "stacks/app/app.conf")
 	for _, d := range []string{"", "md5:abc", "sha256:../../etc", "sha256:" + strings.Repeat("A", 64)} {
 		f.Digest = d
-		if _, err := materializeFiles(t.TempDir(), []manifests.File{f}); err == nil {
+		if _, err := newFileStore(t.TempDir(), nil).materializeFiles([]manifests.File{f}); err == nil {
 			t.Errorf("digest %q: no error", d)
 		}
 	}
@@ -283,7 +283,7 @@ func TestMaterializeStackOwnerAndMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := loadRepo(t, repo)
-	files, err := materializeStack(t.TempDir(), st)
+	files, err := newFileStore(t.TempDir(), nil).materializeStack(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestMaterializeStackRefusesNamedOwners(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := loadRepo(t, repo)
-	_, err := materializeStack(t.TempDir(), st)
+	_, err := newFileStore(t.TempDir(), nil).materializeStack(st)
 	if !errors.Is(err, errCannotHonour) || !strings.Contains(err.Error(), "services.web.secrets[0].uid") {
 		t.Errorf("err = %v, want errCannotHonour naming services.web.secrets[0].uid", err)
 	}

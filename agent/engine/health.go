@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,12 +23,17 @@ const (
 var errNotReady = errors.New("not ready")
 
 // WaitReady is the health gate of a started container: healthy when it has
-// a healthcheck; otherwise running, without restarting, for the grace
-// period. A job that exits 0 under restart no or on-failure passes.
-func (e *Engine) WaitReady(ctx context.Context, id string) error {
-	info, err := e.cli.ContainerInspect(ctx, id)
+// a healthcheck; otherwise running, without restarting, for grace (0:
+// Options.Grace). A job that exits 0 under restart no or on-failure passes.
+// It returns ctx's error as soon as ctx ends: the caller abandons a gate
+// that a newer commit superseded.
+func (e *Engine) WaitReady(ctx context.Context, id string, grace time.Duration) error {
+	if grace <= 0 {
+		grace = e.opts.Grace
+	}
+	info, err := e.inspect(ctx, id)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", short(id), err)
+		return ended(ctx, err)
 	}
 	if hasHealthcheck(info.Config.Healthcheck) {
 		return e.poll(ctx, e.healthDeadline(info.Config.Healthcheck), func(ctx context.Context) error {
@@ -35,30 +41,37 @@ func (e *Engine) WaitReady(ctx context.Context, id string) error {
 		})
 	}
 	restarts := info.RestartCount
-	deadline := time.Now().Add(e.opts.Grace)
-	return e.poll(ctx, e.opts.Grace+e.opts.Poll*4, func(ctx context.Context) error {
-		info, err := e.cli.ContainerInspect(ctx, id)
+	deadline := time.Now().Add(grace)
+	return e.poll(ctx, grace+e.opts.Poll*4, func(ctx context.Context) error {
+		info, err := e.inspect(ctx, id)
 		if err != nil {
-			return fmt.Errorf("inspect %s: %w", short(id), err)
+			return err
 		}
-		switch st := info.State; {
-		case st.Status == "exited" && st.ExitCode == 0 && isJob(info.HostConfig.RestartPolicy):
-			return nil
-		case st.Status == "exited" || st.Status == "dead":
-			return fmt.Errorf("exited (%d) within the %s grace period", st.ExitCode, e.opts.Grace)
-		case st.Restarting || info.RestartCount != restarts:
-			return fmt.Errorf("restarted within the %s grace period (last exit %d)", e.opts.Grace, st.ExitCode)
-		case time.Now().Before(deadline):
-			return errNotReady
-		}
-		return nil
+		return keptRunning(info, restarts, grace, time.Now().Before(deadline))
 	})
 }
 
+// keptRunning judges a container without healthcheck: nil once it ran for
+// the grace period (or finished its job), errNotReady while it runs within
+// it, an error when it exited or restarted.
+func keptRunning(info container.InspectResponse, restarts int, grace time.Duration, within bool) error {
+	switch st := info.State; {
+	case st.Status == "exited" && st.ExitCode == 0 && isJob(info.HostConfig.RestartPolicy):
+		return nil
+	case st.Status == "exited" || st.Status == "dead":
+		return fmt.Errorf("exited (%d) within the %s grace period", st.ExitCode, grace)
+	case st.Restarting || info.RestartCount != restarts:
+		return fmt.Errorf("restarted within the %s grace period (last exit %d)", grace, st.ExitCode)
+	case within:
+		return errNotReady
+	}
+	return nil
+}
+
 func (e *Engine) checkHealthy(ctx context.Context, id string) error {
-	info, err := e.cli.ContainerInspect(ctx, id)
+	info, err := e.inspect(ctx, id)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", short(id), err)
+		return err
 	}
 	st := info.State
 	if st.Status == "exited" || st.Status == "dead" {
@@ -89,25 +102,50 @@ func lastProbe(h *container.Health) string {
 	return fmt.Sprintf(": last probe exited %d: %q", last.ExitCode, out)
 }
 
-// WaitCondition waits until every container of a service satisfies a
-// depends_on condition, judged from one list call per poll.
-func (e *Engine) WaitCondition(ctx context.Context, stack, service, condition string) error {
-	f := e.nodeFilter(filters.Arg("label", LabelProject+"="+stack), filters.Arg("label", LabelService+"="+service))
+// WaitCondition waits until every one of the containers ids satisfies a
+// depends_on condition, judged from one list call per poll; a container
+// that is gone fails it at once.
+func (e *Engine) WaitCondition(ctx context.Context, ids []string, condition string) error {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if len(ids) == 0 {
+		return errors.New("no container to wait for")
+	}
+	args := make([]filters.KeyValuePair, 0, len(ids))
+	for _, id := range ids {
+		args = append(args, filters.Arg("id", id))
+	}
+	f := filters.NewArgs(args...)
 	return e.poll(ctx, e.opts.HealthTimeout, func(ctx context.Context) error {
+		ctx, cancel := e.callCtx(ctx)
+		defer cancel()
 		cs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 		if err != nil {
-			return fmt.Errorf("list containers of %s: %w", service, err)
+			return fmt.Errorf("list containers: %w", err)
 		}
-		if len(cs) == 0 {
-			return fmt.Errorf("no container of service %s", service)
-		}
-		for _, c := range cs {
-			if err := meetsCondition(c, condition); err != nil {
-				return err
-			}
-		}
-		return nil
+		return meetAll(cs, ids, condition)
 	})
+}
+
+// meetAll judges the listed containers ids: an error naming the first one
+// that is gone or failed, errNotReady while one may still meet condition.
+func meetAll(cs []container.Summary, ids []string, condition string) error {
+	listed := make(map[string]container.Summary, len(cs))
+	for _, c := range cs {
+		listed[c.ID] = c
+	}
+	var waiting error
+	for _, id := range ids {
+		c, ok := listed[id]
+		if !ok {
+			return fmt.Errorf("container %s is gone", short(id))
+		}
+		if err := meetsCondition(c, condition); errors.Is(err, errNotReady) {
+			waiting = err
+		} else if err != nil {
+			return err
+		}
+	}
+	return waiting
 }
 
 // meetsCondition judges one container of a dependency: nil when it meets
@@ -148,23 +186,40 @@ func meetsCondition(c container.Summary, condition string) error {
 }
 
 // poll runs check every Poll until it returns anything but errNotReady, the
-// limit passes, or ctx ends.
+// limit passes, or ctx ends. Each check gets its own calls' deadlines.
 func (e *Engine) poll(ctx context.Context, limit time.Duration, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
+	pctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	t := time.NewTicker(e.opts.Poll)
 	defer t.Stop()
+	noVerdict := func() error { return fmt.Errorf("no verdict within %s", limit.Round(time.Millisecond)) }
 	for {
-		err := check(ctx)
-		if !errors.Is(err, errNotReady) {
+		err := check(pctx)
+		switch {
+		case ctx.Err() != nil:
+			return ended(ctx, err)
+		case err != nil && pctx.Err() != nil:
+			return noVerdict() // the limit passed during the check
+		case !errors.Is(err, errNotReady):
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no verdict within %s: %w", limit.Round(time.Millisecond), ctx.Err())
+			return ended(ctx, nil)
+		case <-pctx.Done():
+			return noVerdict()
 		case <-t.C:
 		}
 	}
+}
+
+// ended returns ctx's error once ctx ended (whatever err an interrupted call
+// returned, so that the caller sees it was abandoned, not failed), else err.
+func ended(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("wait abandoned: %w", ctx.Err())
+	}
+	return err
 }
 
 func hasHealthcheck(hc *container.HealthConfig) bool {

@@ -21,6 +21,11 @@ const (
 	LabelNode     = "io.skiff.node"
 	LabelRevision = "io.skiff.revision"
 	LabelRef      = "io.skiff.image" // the canonical image reference
+	// LabelNetworkHash and LabelVolumeHash hold the hash of the definition
+	// a network or volume was created from (manifests.Stack.NetworkHash,
+	// VolumeHash), so that a changed definition is seen from the list alone.
+	LabelNetworkHash = "io.skiff.network-hash"
+	LabelVolumeHash  = "io.skiff.volume-hash"
 )
 
 // composeVersion is what skiff writes in com.docker.compose.version: the

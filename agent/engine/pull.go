@@ -47,7 +47,7 @@ func (e *Engine) PullImage(ctx context.Context, ref, auth string, progress func(
 	if err := readPullStream(rc, progress); err != nil {
 		return "", "", fmt.Errorf("pull %s: %w", ref, err)
 	}
-	inspect, err := e.cli.ImageInspect(ctx, ref)
+	inspect, err := e.imageInspect(ctx, ref)
 	if err != nil {
 		return "", "", fmt.Errorf("pull %s: the engine reported success but: %w", ref, err)
 	}
@@ -74,6 +74,8 @@ func repoDigest(named reference.Named, repoDigests []string) string {
 
 // TagImage gives the image source (a reference or an ID) the tag target.
 func (e *Engine) TagImage(ctx context.Context, source, target string) error {
+	ctx, cancel := e.callCtx(ctx)
+	defer cancel()
 	if err := e.cli.ImageTag(ctx, source, target); err != nil {
 		return fmt.Errorf("tag %s as %s: %w", source, target, err)
 	}
@@ -92,7 +94,7 @@ func (e *Engine) RemoveImageRef(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("remove image name %s: %w", ref, err)
 	}
-	inspect, err := e.cli.ImageInspect(ctx, ref)
+	inspect, err := e.imageInspect(ctx, ref)
 	if cerrdefs.IsNotFound(err) {
 		return nil
 	}
@@ -103,11 +105,19 @@ func (e *Engine) RemoveImageRef(ctx context.Context, ref string) error {
 	if !slices.ContainsFunc(names, otherRepository(named.Name())) {
 		return fmt.Errorf("remove image name %s: %w", ref, errLastName)
 	}
-	_, err = e.cli.ImageRemove(ctx, ref, image.RemoveOptions{})
+	rctx, cancel := e.callCtx(ctx)
+	defer cancel()
+	_, err = e.cli.ImageRemove(rctx, ref, image.RemoveOptions{})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove image name %s: %w", ref, err)
 	}
 	return nil
+}
+
+func (e *Engine) imageInspect(ctx context.Context, ref string) (image.InspectResponse, error) {
+	ctx, cancel := e.callCtx(ctx)
+	defer cancel()
+	return e.cli.ImageInspect(ctx, ref)
 }
 
 // otherRepository matches the names of a repository other than repo.

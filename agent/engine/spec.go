@@ -34,7 +34,12 @@ import (
 //     ps|logs|down` need neither; `docker compose ls` warns without
 //     config_files.
 //   - Bind sources, secrets and configs from the repository are the
-//     content-addressed copies of specRequest.Files, never checkout paths.
+//     content-addressed copies of specRequest.Files, never checkout paths,
+//     and are always mounted read-only, even without :ro: compose mounts
+//     such files and directories writable, but a copy is content shared by
+//     every container (and every revision) that mounts it, so one container
+//     must never change what another sees. Node paths are mounted as
+//     written.
 //   - A bind with selinux: is always written as a Binds entry, which carries
 //     the relabel option; compose switches binds with propagation: to the
 //     Mount API and silently loses it. selinux: with create_host_path: false
@@ -54,6 +59,10 @@ import (
 //     environment: what a container gets comes from the repository only.
 //   - uid, gid and mode of secrets and configs are honoured with a copy that
 //     has them (materializeStack); compose ignores them without Swarm.
+//   - Config.Image is the image as written, as with compose, except for a
+//     digest the engine knows only under a mirror's name: such a container
+//     is created from the image ID (the canonical name is always in
+//     io.skiff.image), where compose would pull.
 func buildSpec(req specRequest) (containerSpec, error) {
 	svc, meta, err := req.service()
 	if err != nil {
@@ -80,8 +89,10 @@ type specRequest struct {
 	Name     string // the container's name
 	Node     string
 	Revision string // the commit that last changed this container
-	// Image is what the container is created from: the canonical reference
-	// for tags, the image ID for digest-pinned references (DESIGN.md §6).
+	// Image is what the container is created from, its Config.Image: the
+	// reference as the compose file writes it, or the image ID when the
+	// engine cannot resolve that (a digest pulled from a mirror; DESIGN.md
+	// §6, §10). The canonical name is in io.skiff.image.
 	Image   string
 	ImageID string
 	// Files maps the checkout path of every repository file the stack uses

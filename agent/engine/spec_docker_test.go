@@ -98,7 +98,7 @@ func TestBuildSpecOnDocker(t *testing.T) {
 	ctx := context.Background()
 	prepareStackObjects(t, env, st, node)
 
-	files, err := materializeStack(filepath.Join(t.TempDir(), "files"), st)
+	files, err := newFileStore(filepath.Join(t.TempDir(), "files"), nil).materializeStack(st)
 	if err != nil {
 		t.Fatal(err)
 	}

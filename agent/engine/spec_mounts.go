@@ -20,7 +20,8 @@ import (
 // else (tmpfs volumes, anonymous volumes, nocopy, propagation,
 // create_host_path: false, secrets, configs) is a HostConfig.Mounts entry,
 // sorted by target. consistency: reaches Mounts only, as with compose; Linux
-// engines ignore it anyway.
+// engines ignore it anyway. Repository files and trees are mounted
+// read-only, whatever the compose file says (spec.go).
 
 // mounts fills Binds and Mounts from volumes, secrets and configs.
 func (b *specBuilder) mounts(spec *containerSpec) error {
@@ -77,12 +78,14 @@ func (b *specBuilder) volume(m *mountSet, key string, v types.ServiceVolumeConfi
 	return b.refuse(key+".type", "volume type %q is not supported: use bind, volume or tmpfs", v.Type)
 }
 
-// bind mounts a repository file from its copy, or a node path as written.
+// bind mounts a repository file from its copy, always read-only (copies are
+// shared content), or a node path as written.
 func (b *specBuilder) bind(m *mountSet, key string, v types.ServiceVolumeConfig) error {
 	src, fromRepo, err := b.hostSource(key+".source", v.Source)
 	if err != nil {
 		return err
 	}
+	v.ReadOnly = v.ReadOnly || fromRepo
 	opt := v.Bind
 	if opt == nil || opt.SELinux != "" || (bool(opt.CreateHostPath) && opt.Propagation == "" && opt.Recursive == "") {
 		if opt != nil && opt.SELinux != "" && !bool(opt.CreateHostPath) && !fromRepo {

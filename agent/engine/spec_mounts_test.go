@@ -75,10 +75,10 @@ configs:
 		"app_data:/data-ro:ro",
 		"my-volume:/explicit:rw",
 		site + ":/srv/site:ro",
-		conf + ":/etc/app.conf:rw",
+		conf + ":/etc/app.conf:ro", // repository files are always read-only
 		"/srv/logs:/logs:rw",
-		site + ":/labelled:rw,z",
-		site + ":/labelled-long:rw,Z,rshared",
+		site + ":/labelled:ro,z",
+		site + ":/labelled-long:ro,Z,rshared",
 	}
 	if diff := cmp.Diff(wantBinds, h.Binds); diff != "" {
 		t.Errorf("Binds (-want +got):\n%s", diff)
@@ -96,7 +96,7 @@ configs:
 		{Type: mount.TypeBind, Source: pw, Target: "/run/secrets/custom", ReadOnly: true, BindOptions: secret},
 		{Type: mount.TypeBind, Source: pw, Target: "/run/secrets/pw", ReadOnly: true, BindOptions: secret},
 		{Type: mount.TypeBind, Source: "/srv/shared", Target: "/shared", BindOptions: &mount.BindOptions{Propagation: "rslave", CreateMountpoint: true}},
-		{Type: mount.TypeBind, Source: site, Target: "/strict", BindOptions: &mount.BindOptions{}},
+		{Type: mount.TypeBind, Source: site, Target: "/strict", ReadOnly: true, BindOptions: &mount.BindOptions{}},
 	}
 	if diff := cmp.Diff(wantMounts, h.Mounts); diff != "" {
 		t.Errorf("Mounts (-want +got):\n%s", diff)
@@ -170,7 +170,7 @@ secrets:
 		t.Errorf("without the variant: err = %v, want errCannotHonour", err)
 	}
 
-	files, err := materializeStack(t.TempDir(), st)
+	files, err := newFileStore(t.TempDir(), nil).materializeStack(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ secrets:
 	st.Project.Services["web"] = svc
 	req.Files = files
 	m := mustSpec(t, req).Host.Mounts
-	if len(m) != 1 || m[0].Target != "/run/secrets/pw" || !strings.HasSuffix(filepath.Dir(m[0].Source), "---0400") {
+	if len(m) != 1 || m[0].Target != "/run/secrets/pw" || !strings.HasSuffix(filepath.Dir(m[0].Source), "---400") {
 		t.Errorf("mounts = %+v, want the 0400 variant at /run/secrets/pw", m)
 	}
 }

@@ -113,34 +113,96 @@ func modeString(m *types.FileMode) string {
 	return "0" + strconv.FormatInt(int64(*m), 8)
 }
 
-// materializeStack copies the repository files of a stack, then makes the
-// copies its secrets and configs ask for with uid, gid or mode. The result
-// maps checkout paths, and variantKey for those, to host paths: what
-// specRequest.Files expects.
-func materializeStack(filesDir string, st *manifests.Stack) (map[string]string, error) {
-	files, err := materializeFiles(filesDir, st.Files)
+// materializeStack makes sure the repository files of a stack have
+// verified copies, then the copies its secrets and configs ask for with uid,
+// gid or mode (made from the plain copy, never from the checkout). The
+// result maps checkout paths, and variantKey for those, to host paths: what
+// specRequest.Files expects. The caller holds s.mu shared.
+func (s *fileStore) materializeStack(st *manifests.Stack) (map[string]string, error) {
+	files, err := s.materializeFiles(st.Files)
 	if err != nil {
 		return nil, err
 	}
+	variants, err := stackVariants(st)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range variants {
+		copied, ok := files[v.file]
+		if !ok {
+			continue
+		}
+		p, err := s.variant(v, copied)
+		if err != nil {
+			return nil, err
+		}
+		files[variantKey(v.file, v.ref)] = p
+	}
+	return files, nil
+}
+
+// fileVariant is a copy of a repository file with the owner and mode of a
+// secret or config.
+type fileVariant struct {
+	file     string // checkout path
+	digest   string // sha256 hex
+	ref      types.FileReferenceConfig
+	uid, gid int         // -1: unchanged
+	mode     fs.FileMode // when hasMode
+	hasMode  bool
+	where    string // services.<svc>.<key>, for errors
+}
+
+// stackVariants lists the copies the secrets and configs of a stack's
+// services ask for with uid, gid or mode, refusing ids and modes that
+// cannot be honoured.
+func stackVariants(st *manifests.Stack) ([]fileVariant, error) {
 	digests := make(map[string]string, len(st.Files))
 	for _, f := range st.Files {
-		digests[f.Path] = f.Digest
+		if hex, err := digestHex(f.Digest); err == nil && !f.Dir {
+			digests[f.Path] = hex
+		}
 	}
+	var out []fileVariant
 	for _, name := range st.Project.ServiceNames() {
 		b := &specBuilder{req: specRequest{Stack: st}, svc: st.Project.Services[name]}
 		for _, o := range b.fileObjectList() {
-			copied, ok := files[o.file]
+			hex, ok := digests[o.file]
 			if !ok || !hasOwnerOrMode(o.ref) {
 				continue
 			}
-			p, err := b.variant(filesDir, o, copied, digests[o.file])
+			v, err := b.fileVariant(o, hex)
 			if err != nil {
 				return nil, err
 			}
-			files[variantKey(o.file, o.ref)] = p
+			out = append(out, v)
 		}
 	}
-	return files, nil
+	return out, nil
+}
+
+func (b *specBuilder) fileVariant(o fileObject, hex string) (fileVariant, error) {
+	v := fileVariant{file: o.file, digest: hex, ref: o.ref, uid: -1, gid: -1, where: "services." + b.svc.Name + "." + o.key}
+	for _, id := range []struct {
+		key, val string
+		dst      *int
+	}{{"uid", o.ref.UID, &v.uid}, {"gid", o.ref.GID, &v.gid}} {
+		if id.val == "" {
+			continue
+		}
+		n, err := strconv.Atoi(id.val)
+		if err != nil || n < 0 {
+			return fileVariant{}, b.refuse(o.key+"."+id.key, "%q must be a numeric id: names are not resolved on the node", id.val)
+		}
+		*id.dst = n
+	}
+	if o.ref.Mode != nil {
+		if *o.ref.Mode < 0 || *o.ref.Mode > 0o777 {
+			return fileVariant{}, b.refuse(o.key+".mode", "%s is not a permission mode", modeString(o.ref.Mode))
+		}
+		v.mode, v.hasMode = fs.FileMode(*o.ref.Mode), true
+	}
+	return v, nil
 }
 
 // variantKey is the specRequest.Files key of a copy of the repository file
@@ -149,39 +211,20 @@ func variantKey(p string, r types.FileReferenceConfig) string {
 	return p + "\x00" + r.UID + "\x00" + r.GID + "\x00" + modeString(r.Mode)
 }
 
-// variant copies a copied file again with the owner and mode of o.
-func (b *specBuilder) variant(filesDir string, o fileObject, copied, digest string) (string, error) {
-	c := fileCopy{perm: 0o444, uid: -1, gid: -1}
-	for _, id := range []struct {
-		key, val string
-		dst      *int
-	}{{"uid", o.ref.UID, &c.uid}, {"gid", o.ref.GID, &c.gid}} {
-		if id.val == "" {
-			continue
+// variant copies a verified plain copy again with the owner and mode of v;
+// without a mode, it keeps the plain copy's.
+func (s *fileStore) variant(v fileVariant, copied string) (string, error) {
+	c := copySpec{digest: v.digest, perm: v.mode, uid: v.uid, gid: v.gid}
+	if !v.hasMode {
+		fi, err := os.Stat(copied)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", v.where, err)
 		}
-		n, err := strconv.Atoi(id.val)
-		if err != nil || n < 0 {
-			return "", b.refuse(o.key+"."+id.key, "%q must be a numeric id: names are not resolved on the node", id.val)
-		}
-		*id.dst = n
-	}
-	if o.ref.Mode != nil {
-		if *o.ref.Mode < 0 || *o.ref.Mode > 0o777 {
-			return "", b.refuse(o.key+".mode", "%s is not a permission mode", modeString(o.ref.Mode))
-		}
-		c.perm = fs.FileMode(*o.ref.Mode)
-	} else if fi, err := os.Stat(copied); err == nil {
 		c.perm = fi.Mode().Perm()
 	}
-	m := sha256Digest.FindStringSubmatch(digest)
-	if m == nil {
-		return "", fmt.Errorf("%s: digest %q is not sha256:<hex>", o.file, digest)
-	}
-	c.digest = m[1]
-	dir := fmt.Sprintf("%s-%s-%s-%s", m[1], o.ref.UID, o.ref.GID, modeString(o.ref.Mode))
-	dest := filepath.Join(filesDir, dir, filepath.Base(copied))
-	if err := copyFile(copied, dest, c); err != nil {
-		return "", fmt.Errorf("services.%s.%s: copy %s: %w", b.svc.Name, o.key, o.file, err)
+	dest := filepath.Join(s.dir, variantKeyDir(v.digest, v.ref.UID, v.ref.GID, c.perm), filepath.Base(copied))
+	if err := s.ensure(copied, dest, c); err != nil {
+		return "", fmt.Errorf("%s: copy %s: %w", v.where, v.file, err)
 	}
 	return dest, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,7 @@ type world struct {
 	stack string
 	image string
 	repo  string
+	files string // the engine's FilesDir
 }
 
 func newWorld(t testing.TB) *world {
@@ -37,10 +39,13 @@ func newWorld(t testing.TB) *world {
 	node := testenv.TestName(t)
 	image := "skiff-test/" + node + ":1"
 	testenv.TestImage(t, image) // before Docker(t): its cleanup must run after the containers'
-	w := &world{t: t, env: testenv.Docker(t), node: node, stack: "s" + strings.ReplaceAll(node, "-", ""), image: image, repo: t.TempDir()}
+	w := &world{
+		t: t, env: testenv.Docker(t), node: node, stack: "s" + strings.ReplaceAll(node, "-", ""), image: image,
+		repo: t.TempDir(), files: filepath.Join(t.TempDir(), "files"),
+	}
 	w.env.CleanupNode(t, node)
 	eng, err := engine.New(context.Background(), engine.Options{
-		Node: node, FilesDir: filepath.Join(t.TempDir(), "files"),
+		Node: node, FilesDir: w.files,
 		Grace: time.Second, Poll: 100 * time.Millisecond, HealthTimeout: time.Minute,
 	})
 	if err != nil {
@@ -93,10 +98,19 @@ func (w *world) plan(revision string) (reconcile.Desired, reconcile.Plan) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	desired := reconcile.Desired{Revision: revision, Stacks: d.Stacks, Keep: d.Refused(), Images: images}
 	observed, err := w.eng.Observe(ctx)
 	if err != nil {
 		w.t.Fatal(err)
+	}
+	desired := reconcile.Desired{Stacks: d.Stacks, Revisions: map[string]string{}, Images: images}
+	for _, s := range d.Stacks {
+		desired.Revisions[s.Name] = revision
+	}
+	for _, c := range observed.Containers {
+		placed := slices.ContainsFunc(d.Stacks, func(s manifests.Stack) bool { return s.Name == c.Stack })
+		if !placed && !slices.Contains(d.Refused(), c.Stack) && !slices.Contains(desired.Remove, c.Stack) {
+			desired.Remove = append(desired.Remove, c.Stack)
+		}
 	}
 	return desired, reconcile.Build(desired, observed)
 }
@@ -106,7 +120,8 @@ func (w *world) converge(revision string) reconcile.Result {
 	w.t.Helper()
 	d, p := w.plan(revision)
 	w.t.Logf("plan for %s:\n%s", revision, p)
-	return reconcile.Apply(context.Background(), w.eng, d, p)
+	_ = d
+	return reconcile.Apply(context.Background(), w.eng, p, reconcile.Options{Gate: true})
 }
 
 // mustConverge converges and fails on any stack that did not apply, then

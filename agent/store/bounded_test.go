@@ -126,7 +126,7 @@ func TestStatus(t *testing.T) {
 	must(t, s.PutRevision(Revision{Commit: "b", Outcome: OutcomePending}))
 	must(t, s.PutStack(AppliedStack{Stack: "web", Revision: "a", Spec: []byte("big")}))
 	must(t, s.PutStack(AppliedStack{Stack: "api", Revision: "a", Spec: []byte("big")}))
-	if _, err := s.SetFailed("web", "b"); err != nil {
+	if _, err := s.SetFailed("web", Failed{Commit: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetMeta(MetaWantedRevision, "b"); err != nil {
@@ -136,7 +136,7 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Last == nil || st.Last.Commit != "b" || st.Meta.WantedRevision != "b" || st.Failed["web"] != "b" {
+	if st.Last == nil || st.Last.Commit != "b" || st.Meta.WantedRevision != "b" || st.Failed["web"].Commit != "b" {
 		t.Errorf("Status = %+v", st)
 	}
 	if len(st.Stacks) != 2 || st.Stacks[0].Stack != "api" || st.Stacks[1].Stack != "web" {

@@ -130,11 +130,13 @@ func TestCorruptFilesMovedAside(t *testing.T) {
 		{"short garbage", writeBytes([]byte("not a bbolt file\n")), ErrCorrupt, "invalid database", ".corrupt-"},
 		{"truncated in half", truncateTo(func(v []byte) int { return len(v) / 2 }), ErrCorrupt, "truncated", ".corrupt-"},
 		{"truncated mid-page", truncateTo(func(v []byte) int { return len(v)/2 + 100 }), ErrCorrupt, "truncated", ".corrupt-"},
-		{"truncated to the meta pages", truncateTo(func([]byte) int { return 2 * page }), ErrCorrupt, "panic opening", ".corrupt-"},
+		// bbolt either panics or faults on this one, depending on what the
+		// missing pages map to: both defences say "opening".
+		{"truncated to the meta pages", truncateTo(func([]byte) int { return 2 * page }), ErrCorrupt, "opening", ".corrupt-"},
 		{"truncated at the freelist", cutAtFreelist, ErrCorrupt, "memory fault opening", ".corrupt-"},
 		{"scribbled pages", scribble, ErrCorrupt, "", ".corrupt-"},
 		{"unreachable page", raiseHighWater, ErrCorrupt, "consistency check: page", ".corrupt-"},
-		{"newer schema", newerSchema, ErrNewerSchema, "knows up to 1", ".newer-"},
+		{"newer schema", newerSchema, ErrNewerSchema, fmt.Sprintf("knows up to %d", SchemaVersion), ".newer-"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,7 @@ func recordBuckets() map[string]func() any {
 		bucketImages:     func() any { return new(Image) },
 		bucketRegistries: func() any { return new(RegistryStats) },
 		bucketEvents:     func() any { return new(Event) },
+		bucketFailed:     func() any { return new(Failed) },
 	}
 }
 

@@ -26,8 +26,9 @@
 //	    <stack>  → AppliedStack.Spec, opaque bytes (kept apart so that status
 //	               reads never load them)
 //	failed/
-//	    <stack>  → commit that failed for the stack, plain text: not retried
-//	               until a new commit
+//	    <stack>  → Failed (JSON): the commit and digest of the spec that
+//	               failed for the stack, not retried until a commit changes
+//	               the stack (plain-text commit in schema version 1)
 //	images/
 //	    <canonical reference> → Image (JSON)
 //	registries/

@@ -22,7 +22,37 @@ func migrationTests() map[uint64]func(t *testing.T, tx *bolt.Tx) {
 				}
 			}
 		},
+		2: func(t *testing.T, tx *bolt.Tx) {
+			if tx.Bucket([]byte(bucketFailed)) == nil {
+				t.Errorf("bucket %s missing", bucketFailed)
+			}
+		},
 	}
+}
+
+// TestMigrationFailedAsRecords migrates a version 1 failed record, plain
+// text, into a Failed record without a digest, and leaves a record
+// already migrated alone.
+func TestMigrationFailedAsRecords(t *testing.T) {
+	s := rawStore(t)
+	steps := schemaMigrations()
+	must(t, s.migrate(steps[:1]))
+	_, err := s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketFailed))
+		if err := b.Put([]byte("web"), []byte("c0ffee")); err != nil {
+			return err
+		}
+		return b.Put([]byte("db"), []byte(`{"commit":"d00d","digest":"v1-x"}`))
+	})
+	must(t, err)
+	must(t, s.migrate(steps))
+	got, err := s.FailedSpecs()
+	must(t, err)
+	want := map[string]Failed{"web": {Commit: "c0ffee"}, "db": {Commit: "d00d", Digest: "v1-x"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("failed specs %v, want %v", got, want)
+	}
+	assertVersion(t, s, 2)
 }
 
 func TestEveryMigrationHasATest(t *testing.T) {

@@ -20,12 +20,15 @@ const (
 	OutcomeFailed     Outcome = "failed"      // applying failed
 	OutcomeRefused    Outcome = "refused"     // not applied on purpose: signature, no stacks/, validation
 	OutcomeRolledBack Outcome = "rolled-back" // applied, failed its health gate, rolled back
+	OutcomeRemoved    Outcome = "removed"     // a stack the revision no longer places was removed
+	OutcomeSuperseded Outcome = "superseded"  // a newer commit came before it settled
 )
 
 // Valid reports whether o is one of the outcomes above.
 func (o Outcome) Valid() bool {
 	switch o {
-	case OutcomePending, OutcomeApplied, OutcomePartial, OutcomeFailed, OutcomeRefused, OutcomeRolledBack:
+	case OutcomePending, OutcomeApplied, OutcomePartial, OutcomeFailed, OutcomeRefused, OutcomeRolledBack,
+		OutcomeRemoved, OutcomeSuperseded:
 		return true
 	}
 	return false
@@ -86,6 +89,13 @@ type AppliedStack struct {
 	SpecHash  string            `json:"spec_hash"`
 	Images    map[string]string `json:"images,omitempty"` // canonical reference → digest
 	AppliedAt time.Time         `json:"applied_at"`
+}
+
+// Failed is a spec that failed for a stack (rolled back, or refused by the
+// node): it is not retried until a commit changes the stack.
+type Failed struct {
+	Commit string `json:"commit"`
+	Digest string `json:"digest,omitempty"` // the failed spec's digest
 }
 
 // Image is what the node knows of one image, by canonical reference.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,10 +61,8 @@ func TestRoundTrip(t *testing.T) {
 			func(s *Store) (any, error) { return s.Registries() }, map[string]RegistryStats{"reg-eu.example.net:5000": reg}},
 		{"event", func(s *Store) error { return s.AppendEvent(ev) },
 			func(s *Store) (any, error) { return s.Events(0) }, []Event{ev}},
-		{"failed revision", func(s *Store) error { _, err := s.SetFailed("web", "c9"); return err },
-			func(s *Store) (any, error) { return s.FailedRevision("web") }, "c9"},
-		{"failed revisions", func(s *Store) error { _, err := s.SetFailed("web", "c9"); return err },
-			func(s *Store) (any, error) { return s.FailedRevisions() }, map[string]string{"web": "c9"}},
+		{"failed specs", func(s *Store) error { _, err := s.SetFailed("web", Failed{Commit: "c9", Digest: "v1-d"}); return err },
+			func(s *Store) (any, error) { return s.FailedSpecs() }, map[string]Failed{"web": {Commit: "c9", Digest: "v1-d"}}},
 		{"meta", setMeta(Meta{WantedRevision: "c2", AppliedRevision: "c1", LastSync: t0}),
 			func(s *Store) (any, error) { return s.Meta() }, Meta{WantedRevision: "c2", AppliedRevision: "c1", LastSync: t0}},
 		{"meta value", setMeta(Meta{WantedRevision: "c2"}),
@@ -115,8 +114,8 @@ func TestNotFound(t *testing.T) {
 			t.Errorf("get %s: err = %v, want ErrNotFound", name, err)
 		}
 	}
-	if v, err := s.FailedRevision("nope"); v != "" || err != nil {
-		t.Errorf("FailedRevision(nope) = %q, %v; want empty", v, err)
+	if v, err := s.FailedSpecs(); len(v) != 0 || err != nil {
+		t.Errorf("FailedSpecs() = %v, %v; want empty", v, err)
 	}
 }
 
@@ -131,7 +130,7 @@ func TestInvalidRecordsRefused(t *testing.T) {
 		"registry without host":   s.PutRegistry("", RegistryStats{}),
 	}
 	_, checks["unknown meta key"] = s.SetMeta("color", "blue")
-	_, checks["failed without commit"] = s.SetFailed("web", "")
+	_, checks["failed without commit"] = s.SetFailed("web", Failed{Commit: ""})
 	for name, err := range checks {
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
@@ -146,7 +145,7 @@ func TestDeletes(t *testing.T) {
 	s := openTemp(t)
 	must(t, s.PutStack(AppliedStack{Stack: "web", Spec: []byte("x")}))
 	must(t, s.PutImage("r/a:1", Image{Digest: "sha256:aa"}))
-	if _, err := s.SetFailed("web", "c1"); err != nil {
+	if _, err := s.SetFailed("web", Failed{Commit: "c1"}); err != nil {
 		t.Fatal(err)
 	}
 	must(t, s.DeleteStack("web"))
@@ -154,13 +153,13 @@ func TestDeletes(t *testing.T) {
 	if _, err := s.GetStack("web"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetStack after DeleteStack: %v", err)
 	}
-	if c, _ := s.FailedRevision("web"); c != "" {
-		t.Errorf("DeleteStack left failed revision %q", c)
+	if f, _ := s.FailedSpecs(); f["web"].Commit != "" {
+		t.Errorf("DeleteStack left failed spec %v", f["web"])
 	}
 	if _, err := s.GetImage("r/a:1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetImage after DeleteImage: %v", err)
 	}
-	if _, err := s.SetFailed("db", "c2"); err != nil {
+	if _, err := s.SetFailed("db", Failed{Commit: "c2"}); err != nil {
 		t.Fatal(err)
 	}
 	if changed, err := s.ClearFailed("db"); !changed || err != nil {
@@ -181,5 +180,30 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A revision that settles after a newer one was seen is updated where it
+// stands in the history, not appended as if seen again.
+func TestUpdateRevisionInPlace(t *testing.T) {
+	s := openTemp(t)
+	must(t, s.PutRevision(Revision{Commit: "c1", Outcome: OutcomePending}))
+	must(t, s.PutRevision(Revision{Commit: "c2", Outcome: OutcomePending}))
+	must(t, s.UpdateRevision(Revision{Commit: "c1", Outcome: OutcomeSuperseded}))
+	must(t, s.UpdateRevision(Revision{Commit: "c2", Outcome: OutcomeApplied}))
+	must(t, s.UpdateRevision(Revision{Commit: "c3", Outcome: OutcomeApplied})) // never seen: appended
+	revs, err := s.Revisions(0)
+	must(t, err)
+	var got []string
+	for _, r := range revs {
+		got = append(got, r.Commit+"="+string(r.Outcome))
+	}
+	if want := "c3=applied c2=applied c1=superseded"; strings.Join(got, " ") != want {
+		t.Errorf("history %q, want %q", got, want)
+	}
+	w := s.Writes()
+	must(t, s.UpdateRevision(Revision{Commit: "c1", Outcome: OutcomeSuperseded}))
+	if s.Writes() != w {
+		t.Error("an unchanged update wrote")
 	}
 }

@@ -39,6 +39,36 @@ func (s *Store) PutRevision(r Revision) error {
 	return wrapRevision("put", r.Commit, err)
 }
 
+// UpdateRevision replaces the newest entry of r.Commit with r, wherever it is
+// in the history: the outcome of a revision that settles after a newer one
+// was seen. A commit with no entry (never seen, or pruned) is put as the
+// newest. Writing what is already stored is skipped.
+func (s *Store) UpdateRevision(r Revision) error {
+	if err := r.validate(); err != nil {
+		return fmt.Errorf("update revision: %w", err)
+	}
+	val, err := encode("revision "+r.Commit, r)
+	if err != nil {
+		return fmt.Errorf("update revision: %w", err)
+	}
+	_, err = s.update(func(tx *bolt.Tx) error {
+		rt, err := revisionBuckets(tx)
+		if err != nil {
+			return err
+		}
+		key := rt.idx.Get([]byte(r.Commit))
+		old := rt.revs.Get(key)
+		switch {
+		case key == nil || old == nil:
+			return s.putRevision(tx, r.Commit, val)
+		case bytes.Equal(old, val):
+			return errUnchanged
+		}
+		return rt.revs.Put(bytes.Clone(key), val)
+	})
+	return wrapRevision("update", r.Commit, err)
+}
+
 func wrapRevision(verb, commit string, err error) error {
 	if err == nil {
 		return nil

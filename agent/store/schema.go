@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -43,7 +44,7 @@ func (k MetaKey) valid() bool {
 
 // SchemaVersion is the layout this code reads and writes: the version of the
 // last step of schemaMigrations.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migration is one step of the schema: apply turns a file at the previous
 // step's version into one at version.
@@ -59,7 +60,39 @@ type migration struct {
 func schemaMigrations() []migration {
 	return []migration{
 		{version: 1, name: "create the buckets", apply: createBuckets(v1Buckets()...)},
+		{version: 2, name: "failed records carry the digest of the failed spec", apply: failedAsRecords},
 	}
+}
+
+// failedAsRecords turns version 1's failed/<stack> → commit (plain text)
+// into a Failed record: a spec that failed is then known by its digest,
+// and not retried by a commit that leaves the stack alone. Version 1
+// records have no digest: the stack is retried once by the next commit.
+func failedAsRecords(tx *bolt.Tx) error {
+	b, err := bucket(tx, bucketFailed)
+	if err != nil {
+		return err
+	}
+	old := map[string][]byte{}
+	err = b.ForEach(func(k, v []byte) error {
+		if len(v) > 0 && v[0] != '{' {
+			old[string(k)] = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, v := range old {
+		val, err := json.Marshal(Failed{Commit: string(v)})
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(k), val); err != nil {
+			return fmt.Errorf("rewrite failed/%s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 func v1Buckets() []string {

@@ -122,68 +122,64 @@ func (s *Store) DeleteStack(name string) error {
 	return nil
 }
 
-// SetFailed records that commit failed for stack, so that the agent does not
-// retry it until a new commit. It reports whether it wrote.
-func (s *Store) SetFailed(stack, commit string) (bool, error) {
-	if stack == "" || commit == "" {
-		return false, fmt.Errorf("set failed revision of stack %q: stack and commit required: %w", stack, ErrInvalid)
+// SetFailed records the spec that failed for stack, so that the agent does
+// not retry it until a commit changes the stack. It reports whether it
+// wrote.
+func (s *Store) SetFailed(stack string, f Failed) (bool, error) {
+	if stack == "" || f.Commit == "" {
+		return false, fmt.Errorf("set failed spec of stack %q: stack and commit required: %w", stack, ErrInvalid)
 	}
-	changed, err := s.apply(putOp(bucketFailed, []byte(stack), []byte(commit)))
+	val, err := encode("failed "+stack, f)
 	if err != nil {
-		return false, fmt.Errorf("set failed revision of stack %s: %w", stack, err)
+		return false, fmt.Errorf("set failed spec of stack %s: %w", stack, err)
+	}
+	changed, err := s.apply(putOp(bucketFailed, []byte(stack), val))
+	if err != nil {
+		return false, fmt.Errorf("set failed spec of stack %s: %w", stack, err)
 	}
 	return changed, nil
 }
 
-// ClearFailed forgets the failed revision of a stack (after a new commit
-// applied). It reports whether it wrote.
+// ClearFailed forgets the failed spec of a stack (after a new one applied).
+// It reports whether it wrote.
 func (s *Store) ClearFailed(stack string) (bool, error) {
 	changed, err := s.apply(delOp(bucketFailed, []byte(stack)))
 	if err != nil {
-		return false, fmt.Errorf("clear failed revision of stack %s: %w", stack, err)
+		return false, fmt.Errorf("clear failed spec of stack %s: %w", stack, err)
 	}
 	return changed, nil
 }
 
-// FailedRevision returns the commit that failed for stack, "" when none.
-func (s *Store) FailedRevision(stack string) (string, error) {
-	var commit string
-	err := s.view(func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketFailed)
-		if err != nil {
-			return err
-		}
-		commit = string(b.Get([]byte(stack)))
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("get failed revision of stack %s: %w", stack, err)
-	}
-	return commit, nil
-}
-
-// FailedRevisions returns stack → failed commit for every stack that has one.
-func (s *Store) FailedRevisions() (map[string]string, error) {
-	var out map[string]string
+// FailedSpecs returns stack → failed spec for every stack that has one.
+// Records that do not decode are skipped and reported (Damaged).
+func (s *Store) FailedSpecs() (map[string]Failed, error) {
+	out := map[string]Failed{}
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		out, err = stringsOf(tx, bucketFailed)
+		out, err = s.failedSpecs(tx)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list failed revisions: %w", err)
+		return nil, fmt.Errorf("list failed specs: %w", err)
 	}
 	return out, nil
 }
 
-func stringsOf(tx *bolt.Tx, name string) (map[string]string, error) {
-	b, err := bucket(tx, name)
+func (s *Store) failedSpecs(tx *bolt.Tx) (map[string]Failed, error) {
+	b, err := bucket(tx, bucketFailed)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
+	out := map[string]Failed{}
 	err = b.ForEach(func(k, v []byte) error {
-		out[string(k)] = string(v)
+		var f Failed
+		switch err := s.decode(bucketFailed, k, v, &f); {
+		case errors.Is(err, ErrDamaged):
+			return nil
+		case err != nil:
+			return err
+		}
+		out[string(k)] = f
 		return nil
 	})
 	return out, err

@@ -14,8 +14,8 @@ type Status struct {
 	Last *Revision
 	// Stacks are the applied stacks, sorted by name, without their Spec.
 	Stacks []AppliedStack
-	// Failed is stack → commit not retried until a new commit.
-	Failed map[string]string
+	// Failed is stack → the spec not retried until a commit changes it.
+	Failed map[string]Failed
 }
 
 // Status reads the status data: meta, the newest revision, the stacks
@@ -37,7 +37,7 @@ func (s *Store) Status() (Status, error) {
 		if st.Stacks, err = s.stacks(tx, false); err != nil {
 			return err
 		}
-		st.Failed, err = stringsOf(tx, bucketFailed)
+		st.Failed, err = s.failedSpecs(tx)
 		return err
 	})
 	if err != nil {

@@ -38,7 +38,7 @@ func fill(t *testing.T, s *Store) {
 	if _, err := s.SetMeta(MetaWantedRevision, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetFailed("web", "c0"); err != nil {
+	if _, err := s.SetFailed("web", Failed{Commit: "c0"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetLastSync(t0); err != nil {
@@ -50,20 +50,19 @@ func TestReadsNeverWrite(t *testing.T) {
 	s := openTemp(t)
 	fill(t, s)
 	reads := map[string]func() error{
-		"Meta":            func() error { _, err := s.Meta(); return err },
-		"MetaValue":       func() error { _, err := s.MetaValue(MetaLastSync); return err },
-		"GetRevision":     func() error { _, err := s.GetRevision("c1"); return err },
-		"Revisions":       func() error { _, err := s.Revisions(0); return err },
-		"GetStack":        func() error { _, err := s.GetStack("web"); return err },
-		"Stacks":          func() error { _, err := s.Stacks(); return err },
-		"FailedRevision":  func() error { _, err := s.FailedRevision("web"); return err },
-		"FailedRevisions": func() error { _, err := s.FailedRevisions(); return err },
-		"GetImage":        func() error { _, err := s.GetImage("r/a:1"); return err },
-		"Images":          func() error { _, err := s.Images(); return err },
-		"Registries":      func() error { _, err := s.Registries(); return err },
-		"Events":          func() error { _, err := s.Events(0); return err },
-		"Status":          func() error { _, err := s.Status(); return err },
-		"Damaged":         func() error { s.Damaged(); return nil },
+		"Meta":        func() error { _, err := s.Meta(); return err },
+		"MetaValue":   func() error { _, err := s.MetaValue(MetaLastSync); return err },
+		"GetRevision": func() error { _, err := s.GetRevision("c1"); return err },
+		"Revisions":   func() error { _, err := s.Revisions(0); return err },
+		"GetStack":    func() error { _, err := s.GetStack("web"); return err },
+		"Stacks":      func() error { _, err := s.Stacks(); return err },
+		"FailedSpecs": func() error { _, err := s.FailedSpecs(); return err },
+		"GetImage":    func() error { _, err := s.GetImage("r/a:1"); return err },
+		"Images":      func() error { _, err := s.Images(); return err },
+		"Registries":  func() error { _, err := s.Registries(); return err },
+		"Events":      func() error { _, err := s.Events(0); return err },
+		"Status":      func() error { _, err := s.Status(); return err },
+		"Damaged":     func() error { s.Damaged(); return nil },
 	}
 	for name, read := range reads {
 		assertNoWrite(t, s, name, read)
@@ -80,7 +79,7 @@ func TestUnchangedWritesSkipped(t *testing.T) {
 		"PutStack":     func() error { return s.PutStack(AppliedStack{Stack: "web", Revision: "c1", Spec: []byte("spec")}) },
 		"PutImage":     func() error { return s.PutImage("r/a:1", Image{Digest: "sha256:aa"}) },
 		"PutRegistry":  func() error { return s.PutRegistry("reg", RegistryStats{Samples: 3}) },
-		"SetFailed":    func() error { return changedIs(s.SetFailed("web", "c0")) },
+		"SetFailed":    func() error { return changedIs(s.SetFailed("web", Failed{Commit: "c0"})) },
 		"ClearFailed":  func() error { return changedIs(s.ClearFailed("db")) },
 		"DeleteStack":  func() error { return s.DeleteStack("db") },
 		"DeleteImage":  func() error { return s.DeleteImage("r/b:1") },

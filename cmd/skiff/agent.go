@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/fsnotify/fsnotify"
@@ -98,7 +97,7 @@ func agentOptions(log *slog.Logger) agent.Options {
 		OnReady: func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyReady) },
 	}
 	if interval, err := daemon.SdWatchdogEnabled(false); err == nil && interval > 0 {
-		opts.HealEvery = min(10*time.Second, interval/3)
+		opts.AliveEvery = interval / 3
 		opts.OnAlive = func() { _, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog) }
 	}
 	return opts

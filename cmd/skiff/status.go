@@ -69,6 +69,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func printStatus(w io.Writer, s api.Status, now time.Time) {
 	fmt.Fprintf(w, "node      %s (%s), skiff %s, up %s\n", s.Node, s.Region, s.Version, now.Sub(s.StartedAt).Round(time.Second))
 	fmt.Fprintf(w, "revision  applied %s, wanted %s\n", orDash(short(s.AppliedRevision)), orDash(short(s.WantedRevision)))
+	if s.Why != "" {
+		fmt.Fprintf(w, "why       %s\n", s.Why)
+	}
 	if p := s.Pending; p != nil {
 		fmt.Fprintf(w, "pending   %s since %s: %s\n", short(p.Revision), ago(now, p.Since), p.Reason)
 	}
@@ -195,7 +198,12 @@ func revisionDetails(r api.Revision) string {
 		parts = append(parts, r.Error)
 	}
 	for _, name := range sortedStackNames(r.Stacks) {
-		if o := r.Stacks[name]; o.Outcome != "applied" {
+		o := r.Stacks[name]
+		switch {
+		case o.Outcome == "applied":
+		case o.Error == "":
+			parts = append(parts, name+" "+o.Outcome)
+		default:
 			parts = append(parts, fmt.Sprintf("%s %s: %s", name, o.Outcome, o.Error))
 		}
 	}
