@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/skiffops/skiff/agent/api"
 	"github.com/skiffops/skiff/agent/ledger"
 	"github.com/skiffops/skiff/agent/store"
 	"github.com/skiffops/skiff/manifests"
@@ -44,9 +45,16 @@ func (a *Agent) loadStore() {
 	for _, d := range a.store.Damaged() {
 		a.log.Warn("damaged store record skipped", "record", d)
 	}
+	last, _ := a.store.GetRevision(meta.WantedRevision)
 	a.update(func(s *state) {
 		s.applied, s.wanted, s.selected = meta.AppliedRevision, meta.WantedRevision, meta.AppliedRevision
 		s.source.LastSuccess = meta.LastSync
+		if last.Commit != "" && last.Outcome == store.OutcomeRefused {
+			// The branch's head was refused before the restart: status
+			// still says so, with no network.
+			s.refused = &api.Refused{Revision: last.Commit, Since: last.SeenAt, Reason: last.Error}
+			s.selected = last.Commit
+		}
 		for _, rec := range stacks {
 			st, err := manifests.UnmarshalStoredStack(rec.Spec)
 			if err != nil {
@@ -106,8 +114,12 @@ func (a *Agent) takeCheckout(ctx context.Context) {
 		rec = store.Revision{Commit: commit, SeenAt: time.Now(), Outcome: store.OutcomePending}
 	}
 	a.log.Info("applying the current checkout", "revision", short(commit))
-	a.update(func(s *state) { s.selected = commit })
-	a.takeRevision(ctx, commit, d, rec)
+	a.update(func(s *state) {
+		if s.refused == nil { // a refused head stays selected: not retried until the branch moves
+			s.selected = commit
+		}
+	})
+	a.takeRevision(ctx, commit, d, rec, false)
 }
 
 func (a *Agent) appliedRevision() string {

@@ -121,7 +121,7 @@ func (a *Agent) selectHead(ctx context.Context, head string) error {
 	}
 	rec.Timings.Select = time.Since(start)
 	a.update(func(s *state) { s.selected = head })
-	a.takeRevision(ctx, head, d, rec)
+	a.takeRevision(ctx, head, d, rec, true)
 	return nil
 }
 

@@ -14,8 +14,10 @@ import (
 )
 
 // takeRevision makes a loaded revision what the node wants: the ledger takes
-// its stacks, and applying starts.
-func (a *Agent) takeRevision(ctx context.Context, head string, d *manifests.Desired, rec store.Revision) {
+// its stacks, and applying starts. seen says the branch head was just seen
+// at head (a poll), rather than taken up again from the checkout on disk:
+// only a sighting is a new entry in the history and the wanted revision.
+func (a *Agent) takeRevision(ctx context.Context, head string, d *manifests.Desired, rec store.Revision, seen bool) {
 	refused := map[string]string{}
 	for _, name := range d.Refused() {
 		refused[name] = problemsOf(d, name)
@@ -25,13 +27,19 @@ func (a *Agent) takeRevision(ctx context.Context, head string, d *manifests.Desi
 		effects, _ = s.ledger.Load(head, d.Stacks, refused)
 		s.seq++
 		s.loaded = &loadedRevision{commit: head, fleet: d.Fleet, record: rec, seq: s.seq}
-		s.refused = nil
+		if seen {
+			s.refused = nil
+		}
 		s.retry.at = time.Time{}
 		s.retry.b.reset()
 	})
 	a.persist(effects)
-	a.putRevision(rec)
-	a.setMeta(store.MetaWantedRevision, head)
+	if seen {
+		a.putRevision(rec)
+		a.setMeta(store.MetaWantedRevision, head)
+	} else if err := a.store.UpdateRevision(rec); err != nil {
+		a.log.Error("record revision", "revision", short(head), "error", err)
+	}
 	a.startApply(ctx, head)
 }
 

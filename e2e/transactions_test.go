@@ -406,3 +406,34 @@ func TestAgentKilledDuringAGateOfSeveralContainers(t *testing.T) {
 		t.Errorf("containers after the restart:\n got %v\nwant %v", names, want)
 	}
 }
+
+// TestAgentRemembersARefusalAcrossARestart: a refused head is still said to
+// be refused after a restart with Git down, and is not taken up.
+func TestAgentRemembersARefusalAcrossARestart(t *testing.T) {
+	w := newAgentWorld(t, nil, "")
+	c1 := w.push(t, "v1")
+	w.node.start()
+	w.waitApplied(t, c1)
+	before := w.node.running()
+	c2 := w.pushFiles(t, map[string]string{"README.md": "no stacks\n"}, "no stacks/")
+	waitFor(t, "c2 refused", 30*time.Second, func() (bool, string) {
+		s := w.node.status()
+		return s.Refused != nil && s.Refused.Revision == c2, fmt.Sprintf("%+v", s.Refused)
+	})
+	w.node.stop()
+	if err := w.git.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	w.node.start()
+	s := w.waitApplied(t, c1)
+	if s.Refused == nil || s.Refused.Revision != c2 || s.WantedRevision != c2 || !strings.Contains(s.Why, "refused") {
+		t.Errorf("after a restart: wanted %s, refused %+v, why %q", s.WantedRevision, s.Refused, s.Why)
+	}
+	if after := w.node.running(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("containers changed: %v → %v", before, after)
+	}
+	h := w.node.history()
+	if len(h.Revisions) != 2 || h.Revisions[0].Commit != c2 || h.Revisions[1].Commit != c1 {
+		t.Errorf("history after a restart: %+v", h.Revisions)
+	}
+}
