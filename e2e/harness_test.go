@@ -211,19 +211,8 @@ func (b *lockedBuffer) String() string {
 // stackFiles is a fleet repository with one stack of two services, web and
 // worker, both gated by a healthcheck; message changes web.
 func stackFiles(stack, image, message string) map[string]string {
-	svc := func(name, msg string) string {
-		return fmt.Sprintf(`  %s:
-    image: %s
-    command: ["-listen", ":8080", "-message", %q]
-    healthcheck:
-      test: ["CMD", "/skiff-test", "-probe", "http://127.0.0.1:8080/healthz"]
-      interval: 1s
-      timeout: 2s
-      retries: 3
-`, name, image, msg)
-	}
 	return map[string]string{
-		"stacks/" + stack + "/compose.yaml": "services:\n" + svc("web", message) + svc("worker", "worker"),
+		"stacks/" + stack + "/compose.yaml": "services:\n" + service("web", image, message) + service("worker", image, "worker"),
 	}
 }
 
