@@ -101,17 +101,21 @@ func (a *Agent) revisionRefused(head string, err error) {
 }
 
 // revisionSettled tells that the applied revision moved from was to applied
-// ("" when it did not move), with its outcome from recs, and reports the
+// ("" when it did not move), with its outcome from recs (applied, or
+// partial when some stacks kept their last good spec; a revision none of
+// whose stacks applied is no news: each failure was told), and reports the
 // pending condition as it is now.
 func (a *Agent) revisionSettled(was, applied string, recs []store.Revision) {
 	if applied != "" && applied != was {
-		outcome := string(store.OutcomeApplied)
+		outcome := store.OutcomeApplied
 		for _, r := range recs {
 			if r.Commit == applied {
-				outcome = string(r.Outcome)
+				outcome = r.Outcome
 			}
 		}
-		a.tell(webhook.Event{Kind: webhook.Applied, Revision: applied, Outcome: outcome})
+		if outcome != store.OutcomeFailed {
+			a.tell(webhook.Event{Kind: webhook.Applied, Revision: applied, Outcome: string(outcome)})
+		}
 	}
 	a.pendingChanged()
 }

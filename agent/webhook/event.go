@@ -15,7 +15,7 @@ type Kind string
 // The kinds of events. A webhook subscribes to any of Kinds; Online comes
 // with Offline.
 const (
-	Applied    Kind = "applied"     // the node settled on a new revision (Outcome: applied, partial or failed)
+	Applied    Kind = "applied"     // the node applied a new revision (Outcome: applied, or partial)
 	Failed     Kind = "failed"      // a stack's update failed and its last good spec could not be restored
 	RolledBack Kind = "rolled-back" // a stack's update failed and it was rolled back to its last good spec
 	Refused    Kind = "refused"     // a revision refused as a whole (no Stack), or one stack of it
@@ -52,7 +52,7 @@ type Event struct {
 	Time     time.Time // when it happened; zero: when reported
 	Revision string    // the commit concerned, in full
 	Stack    string    // failed, rolled-back, refused: the stack; "" for a whole revision
-	Outcome  string    // applied: applied, partial or failed
+	Outcome  string    // applied: applied, or partial (some stacks kept their last good spec)
 	Error    string    // why: the update's error, the refusal, what a pending revision waits for, Git's error
 	Since    time.Time // pending, offline: when the condition began
 	Images   []Image   // pending: the images waited for
@@ -91,7 +91,7 @@ type PayloadEvent struct {
 	Summary  string     `json:"summary"` // one line for people
 	Revision string     `json:"revision,omitempty"`
 	Stack    string     `json:"stack,omitempty"`
-	Outcome  string     `json:"outcome,omitempty"` // applied: applied, partial or failed
+	Outcome  string     `json:"outcome,omitempty"` // applied: applied, or partial
 	Error    string     `json:"error,omitempty"`   // URL passwords redacted
 	Since    *time.Time `json:"since,omitempty"`   // pending, offline, online: when the condition began
 	Images   []Image    `json:"images,omitempty"`  // pending
@@ -130,13 +130,9 @@ func summary(e Event, now time.Time) string {
 	var s string
 	switch e.Kind {
 	case Applied:
-		switch e.Outcome {
-		case "partial":
-			s = "revision " + rev + " applied in part: some stacks kept their last good spec"
-		case "failed":
-			s = "revision " + rev + " settled with no stack of it applied: they kept their last good spec"
-		default:
-			s = "revision " + rev + " applied"
+		s = "revision " + rev + " applied"
+		if e.Outcome == "partial" {
+			s += " in part: some stacks kept their last good spec"
 		}
 	case Failed:
 		s = fmt.Sprintf("stack %s failed at %s and its last good spec could not be restored", e.Stack, rev)
