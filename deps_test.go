@@ -44,13 +44,14 @@ var internalArrows = map[string][]string{
 // restricted libraries: import path prefix → the only packages that may
 // import it directly.
 var restricted = map[string][]string{
-	"github.com/docker/docker":               {"agent/engine", "testenv"},
-	"go.etcd.io/bbolt":                       {"agent/store"},
-	"github.com/go-git/go-git/v5":            {"agent/source", "testenv"},
-	"github.com/compose-spec/compose-go/v2":  {"manifests", "reconcile", "agent/engine", "testenv"},
-	"github.com/hashicorp/go-retryablehttp":  {"agent/prefetch", "agent/webhook", "testenv"},
-	"github.com/google/go-containerregistry": {"cmd/skiff-demo"},
-	"github.com/goreleaser/nfpm/v2":          {"packaging/mkpkg"},
+	"github.com/docker/docker":                    {"agent/engine", "testenv"},
+	"go.etcd.io/bbolt":                            {"agent/store"},
+	"github.com/go-git/go-git/v5":                 {"agent/source", "testenv"},
+	"github.com/compose-spec/compose-go/v2":       {"manifests", "reconcile", "agent/engine", "testenv"},
+	"github.com/hashicorp/go-retryablehttp":       {"agent/prefetch", "agent/webhook", "testenv"},
+	"github.com/docker/docker-credential-helpers": {"agent/prefetch"}, // runs the helpers of the Docker config
+	"github.com/google/go-containerregistry":      {"cmd/skiff-demo"},
+	"github.com/goreleaser/nfpm/v2":               {"packaging/mkpkg"},
 }
 
 // pure packages must not do I/O of their own: no network, no processes, and
