@@ -2,12 +2,16 @@ package prefetch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -156,5 +160,28 @@ func TestCredentialHelperFailureNamesHelperAndRegistry(t *testing.T) {
 	_, err := p.Prefetch(context.Background(), manifests.Fleet{}, []Image{{Ref: ref}})
 	if !errors.Is(err, ErrCredentialHelper) || !strings.Contains(err.Error(), "docker-credential-nosuchhelper for registry "+reg.host()) {
 		t.Errorf("prefetch: %v; want the helper and the registry named", err)
+	}
+}
+
+// An identity token (what a helper returns as "<token>", ACR's way) is
+// traded at the realm for an access token with the OAuth2 POST.
+func TestIdentityTokenFlow(t *testing.T) {
+	var issued atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.ParseForm() != nil || r.PostForm.Get("grant_type") != "refresh_token" ||
+			r.PostForm.Get("refresh_token") != "id-token" || r.PostForm.Get("service") != "test-registry" ||
+			r.PostForm.Get("scope") != "repository:shop/web:pull" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		issued.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "tok-123", "expires_in": 300})
+	}))
+	t.Cleanup(ts.Close)
+	reg := bearerRegistry(t, ts.URL+"/oauth2/token")
+	c := newRegistryClient(2*time.Second, nil)
+	d, err := c.resolve(context.Background(), reg.host(), "shop/web", "1", credentials{IdentityToken: "id-token"})
+	if err != nil || d != digest.FromString("web").String() || issued.Load() != 1 {
+		t.Errorf("resolve with an identity token: %s, %v (%d tokens issued)", d, err, issued.Load())
 	}
 }
