@@ -119,3 +119,18 @@ func TestNilAndEmptyNotifier(t *testing.T) {
 	e.Notify(Event{Kind: Applied})
 	e.Close()
 }
+
+// Once closed (the agent stops or reloads), events are neither queued nor
+// timed.
+func TestNotifyAfterClose(t *testing.T) {
+	r := newReceiver(t, nil)
+	n := testNotifier(t, nil, Config{URL: r.url(), Events: Kinds, PendingAfter: time.Millisecond})
+	n.Close()
+	n.Notify(Event{Kind: Pending, Revision: rev, Since: time.Now()})
+	n.Notify(Event{Kind: Applied, Revision: rev})
+	time.Sleep(50 * time.Millisecond)
+	r.none()
+	if s := n.Stats()[0]; s.Queued != 0 {
+		t.Errorf("queued after Close: %+v", s)
+	}
+}

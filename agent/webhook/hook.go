@@ -97,6 +97,10 @@ func (h *hook) handle(e Event) {
 // Online.
 func (h *hook) condition(c *condition, e Event, after time.Duration) {
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
 	if e.Cleared {
 		told := c.active && c.told
 		c.stop()

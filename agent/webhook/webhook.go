@@ -51,7 +51,7 @@ type Options struct {
 	// Timeout bounds one attempt to send a message. Default 10s.
 	Timeout time.Duration
 	// RetryMax, RetryWaitMin and RetryWaitMax are the retries of one send
-	// and their capped backoff. Defaults 3, 1s, 30s.
+	// and their capped backoff. Defaults 3 (negative: none), 1s, 30s.
 	RetryMax     int
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
