@@ -21,13 +21,14 @@ const module = "github.com/skiffops/skiff"
 var internalArrows = map[string][]string{
 	"cmd/skiff":         {"agent", "agent/api", "manifests"},
 	"cmd/skiff-demo":    {"testenv", "agent/api"}, // the demo program: the real world on loopback
-	"agent":             {"manifests", "reconcile", "agent/ledger", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "internal/redact"},
+	"agent":             {"manifests", "reconcile", "agent/ledger", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "agent/webhook", "internal/redact"},
 	"agent/ledger":      {"manifests"}, // pure: per-stack bookkeeping
 	"agent/source":      {"internal/redact", "internal/durable"},
 	"agent/prefetch":    {"manifests"},
 	"agent/engine":      {"reconcile", "manifests", "internal/durable"},
 	"agent/store":       {"internal/durable"},
 	"agent/api":         {"agent/store"},
+	"agent/webhook":     {"internal/redact"}, // notifications: events to webhooks
 	"manifests":         {},
 	"reconcile":         {"manifests"},
 	"testenv":           {"*"},
@@ -43,13 +44,14 @@ var internalArrows = map[string][]string{
 // restricted libraries: import path prefix → the only packages that may
 // import it directly.
 var restricted = map[string][]string{
-	"github.com/docker/docker":               {"agent/engine", "testenv"},
-	"go.etcd.io/bbolt":                       {"agent/store"},
-	"github.com/go-git/go-git/v5":            {"agent/source", "testenv"},
-	"github.com/compose-spec/compose-go/v2":  {"manifests", "reconcile", "agent/engine", "testenv"},
-	"github.com/hashicorp/go-retryablehttp":  {"agent/prefetch", "testenv"},
-	"github.com/google/go-containerregistry": {"cmd/skiff-demo"},
-	"github.com/goreleaser/nfpm/v2":          {"packaging/mkpkg"},
+	"github.com/docker/docker":                    {"agent/engine", "testenv"},
+	"go.etcd.io/bbolt":                            {"agent/store"},
+	"github.com/go-git/go-git/v5":                 {"agent/source", "testenv"},
+	"github.com/compose-spec/compose-go/v2":       {"manifests", "reconcile", "agent/engine", "testenv"},
+	"github.com/hashicorp/go-retryablehttp":       {"agent/prefetch", "agent/webhook", "testenv"},
+	"github.com/docker/docker-credential-helpers": {"agent/prefetch"}, // runs the helpers of the Docker config
+	"github.com/google/go-containerregistry":      {"cmd/skiff-demo"},
+	"github.com/goreleaser/nfpm/v2":               {"packaging/mkpkg"},
 }
 
 // pure packages must not do I/O of their own: no network, no processes, and

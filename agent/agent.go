@@ -51,6 +51,8 @@ type Agent struct {
 	// that, the API may ask before and reads them under mu.
 	eng *engine.Engine
 	pf  *prefetch.Prefetcher
+	// hooks are the notify webhooks (notifications.go).
+	hooks notifier
 
 	// locks gives each stack its own lock: an update holds it through its
 	// gates, healing skips a stack whose lock is taken.
@@ -91,6 +93,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		srv.Shutdown(context.Background())
 		stopMetrics()
 		wg.Wait()
+		a.hooks.Close()
 		if a.eng != nil {
 			a.eng.Close()
 		}
@@ -156,6 +159,12 @@ func newAgent(cfg Config, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	a.src = src
+	hooks, err := newNotifier(cfg, opts)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.hooks = hooks
 	return a, nil
 }
 

@@ -29,6 +29,7 @@ type Config struct {
 	API        APIConfig         `yaml:"api"`
 	Docker     DockerConfig      `yaml:"docker"`
 	Registries []string          `yaml:"registries"`
+	Notify     []NotifyConfig    `yaml:"notify"`
 }
 
 // SourceConfig says where the manifests repository is and how to follow it.
@@ -148,6 +149,8 @@ func (c Config) ValidateLocal() error {
 			add(fmt.Sprintf("registries[%d]", i), "%q must be a registry host[:port], without scheme or path", r)
 		}
 	}
+	errs = append(errs, c.validateLabelVars()...)
+	errs = append(errs, c.validateNotify()...)
 	return errors.Join(errs...)
 }
 

@@ -87,11 +87,13 @@ func (a *Agent) recordPoll(head string, err error) {
 			if s.source.OfflineSince == nil {
 				s.source.OfflineSince = &now
 				a.log.Warn("git source unreachable; keeping the node on its last applied state", "error", err)
+				a.sourceOffline(now, err)
 			}
 			return
 		}
 		if s.source.OfflineSince != nil {
 			a.log.Info("git source reachable again", "offline_for", now.Sub(*s.source.OfflineSince).Round(time.Second))
+			a.sourceOnline(*s.source.OfflineSince)
 		}
 		s.source.OfflineSince, s.source.LastError, s.source.LastSuccess = nil, "", now
 		if s.wanted != head {
@@ -157,6 +159,7 @@ func (a *Agent) selectRevision(ctx context.Context, head string, rev *store.Revi
 // refuse records a revision refused as a whole: nothing changes on the
 // node, and it is not tried again until the branch moves.
 func (a *Agent) refuse(head string, rec store.Revision, err error) {
+	a.revisionRefused(head, err)
 	rec.Outcome, rec.Error = store.OutcomeRefused, err.Error()
 	a.putRevision(rec)
 	a.setMeta(store.MetaWantedRevision, head)
@@ -164,6 +167,7 @@ func (a *Agent) refuse(head string, rec store.Revision, err error) {
 		s.selected, s.pending = head, nil
 		s.refused = &api.Refused{Revision: head, Since: time.Now(), Reason: err.Error()}
 	})
+	a.pendingChanged()
 	a.log.Warn("revision refused; the node keeps what it runs", "revision", short(head), "error", err)
 }
 
@@ -176,4 +180,5 @@ func (a *Agent) setPending(head string, err error) {
 		}
 		s.pending.Reason = err.Error()
 	})
+	a.pendingChanged()
 }

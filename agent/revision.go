@@ -24,6 +24,7 @@ func (a *Agent) takeRevision(ctx context.Context, head string, d *manifests.Desi
 	}
 	var effects []ledger.Effect
 	a.update(func(s *state) {
+		a.announceRefusals(s.ledger, head, rec, refused)
 		effects, _ = s.ledger.Load(head, d.Stacks, refused)
 		s.seq++
 		s.loaded = &loadedRevision{commit: head, fleet: d.Fleet, record: rec, seq: s.seq}
@@ -152,8 +153,9 @@ func (a *Agent) applyStacks(ctx context.Context, removals, ready []ledger.Entry)
 func (a *Agent) settleRevision(loaded *loadedRevision, outcomes map[string]store.StackOutcome, waiting map[string][]api.PendingImage, t store.Timings) {
 	now := time.Now()
 	var recs []store.Revision
-	var applied string
+	var applied, was string
 	a.update(func(s *state) {
+		was = s.applied
 		newest := s.loaded == loaded
 		r := &loaded.record
 		for name, o := range outcomes {
@@ -197,6 +199,7 @@ func (a *Agent) settleRevision(loaded *loadedRevision, outcomes map[string]store
 			a.log.Error("record revision", "revision", short(r.Commit), "error", err)
 		}
 	}
+	a.revisionSettled(was, applied, recs)
 	if applied != "" {
 		a.collectFiles()
 		a.setMeta(store.MetaAppliedRevision, applied)

@@ -130,6 +130,7 @@ func (a *Agent) settleStack(ctx context.Context, name string, target *manifests.
 		a.update(func(s *state) { effects = s.ledger.Blocked(name, target, rev, res.Err.Error()) })
 		out = store.StackOutcome{Outcome: store.OutcomeRefused, Error: res.Err.Error()}
 		a.log.Warn("stack refused by the node; it keeps its last good spec", "stack", name, "revision", short(rev), "error", res.Err)
+		a.stackBlocked(name, rev, res.Err)
 	case reconcile.RolledBack, reconcile.Failed:
 		restored := res.Outcome == reconcile.RolledBack && a.restore(ctx, name)
 		a.update(func(s *state) { effects = s.ledger.RolledBack(name, target, rev, res.Err.Error(), restored) })
@@ -139,6 +140,7 @@ func (a *Agent) settleStack(ctx context.Context, name string, target *manifests.
 		}
 		a.log.Warn("stack update failed; rolled back to its last good spec", "stack", name, "revision", short(rev),
 			"restored", restored, "error", res.Err)
+		a.stackFailed(name, rev, res.Err, restored)
 	case reconcile.Abandoned:
 		if ctx.Err() != nil {
 			return nil // the agent stops

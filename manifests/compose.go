@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,19 +24,50 @@ import (
 const (
 	EnvNode   = "SKIFF_NODE"
 	EnvRegion = "SKIFF_REGION"
+	// EnvLabelPrefix starts the variable of each node label (LabelVar). The
+	// whole prefix belongs to skiff: .env cannot set such a variable, so a
+	// node without the label sees it unset and ${SKIFF_LABEL_X:-default}
+	// applies.
+	EnvLabelPrefix = "SKIFF_LABEL_"
 )
+
+// LabelVar returns the interpolation variable of a node label key: the key
+// upper-cased, every character but a letter or a digit ('-', '.', '/') as
+// '_', after EnvLabelPrefix. gpu-type → SKIFF_LABEL_GPU_TYPE.
+func LabelVar(key string) string {
+	b := []byte(strings.ToUpper(key))
+	for i, c := range b {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			b[i] = '_'
+		}
+	}
+	return EnvLabelPrefix + string(b)
+}
+
+// skiffVars are the variables skiff sets for this stack: SKIFF_NODE,
+// SKIFF_REGION and, on a node, one per label. Two label keys that give one
+// variable (gpu-type, gpu.type) are refused by the node configuration; here
+// the last key in sorted order wins, so a render is still deterministic.
+func (c *stackCheck) skiffVars() types.Mapping {
+	m := types.Mapping{EnvNode: validateNode, EnvRegion: c.in.region}
+	if c.in.node == nil {
+		return m
+	}
+	m[EnvNode] = c.in.node.Name
+	for _, k := range slices.Sorted(maps.Keys(c.in.node.Labels)) {
+		m[LabelVar(k)] = c.in.node.Labels[k]
+	}
+	return m
+}
 
 // validateNode is SKIFF_NODE while validating, where no node is known.
 const validateNode = "skiff-validate"
 
 // readDotEnv reads the stack's .env with Compose semantics. Its own
-// references see only earlier .env entries, SKIFF_NODE and SKIFF_REGION:
-// never the process environment.
+// references see only earlier .env entries and skiff's variables (node,
+// region, labels): never the process environment.
 func (c *stackCheck) readDotEnv() bool {
-	skiff := types.Mapping{EnvNode: validateNode, EnvRegion: c.in.region}
-	if c.in.node != nil {
-		skiff[EnvNode] = c.in.node.Name
-	}
+	skiff := c.skiffVars()
 	c.env = types.Mapping{}
 	rel := c.rel + "/" + DotEnvFile
 	real, err := c.inRepo(filepath.Join(c.dir, DotEnvFile))
@@ -77,6 +109,10 @@ func (c *stackCheck) parseDotEnv(real, rel string, skiff types.Mapping) bool {
 		return false
 	}
 	for k, v := range vars {
+		if strings.HasPrefix(k, EnvLabelPrefix) {
+			c.add(Warning, "", rel, lineWith(data, k+"="), fmt.Sprintf("%s is set by skiff from the node's labels; the .env value is ignored (write ${%s:-default} where it is used)", k, k))
+			continue
+		}
 		if _, set := skiff[k]; set {
 			c.add(Warning, "", rel, lineWith(data, k+"="), k+" is set by skiff; the .env value is ignored")
 		}
@@ -113,7 +149,7 @@ func (c *stackCheck) loadProject() (ok bool) {
 			Content:  s.data,
 		})
 	}
-	rec := &interpolation{}
+	rec := &interpolation{validating: c.in.node == nil}
 	p, err := loader.LoadWithContext(context.Background(), details, func(o *loader.Options) {
 		o.SetProjectName(c.in.name, true)
 		o.ResolvePaths = false
@@ -142,9 +178,12 @@ func (c *stackCheck) loadProject() (ok bool) {
 }
 
 // interpolation substitutes like Compose but records, instead of logging,
-// the variables that are not set.
+// the variables that are not set. While validating, no node is known: a
+// label variable required with ${SKIFF_LABEL_X:?} is the node's to decide,
+// not an error of the repository.
 type interpolation struct {
-	missing []string
+	validating bool
+	missing    []string
 }
 
 func (r *interpolation) substitute(s string, m template.Mapping) (string, error) {
@@ -153,6 +192,10 @@ func (r *interpolation) substitute(s string, m template.Mapping) (string, error)
 
 func (r *interpolation) replace(sub string, m template.Mapping, cfg *template.Config) (string, error) {
 	v, applied, err := template.DefaultReplacementAppliedFunc(sub, m, cfg)
+	var req *template.MissingRequiredError
+	if r.validating && errors.As(err, &req) && strings.HasPrefix(req.Variable, EnvLabelPrefix) {
+		return "", nil
+	}
 	if err == nil && !applied {
 		if name := varName(sub); name != "" && !slices.Contains(r.missing, name) {
 			r.missing = append(r.missing, name)
@@ -173,7 +216,16 @@ func varName(sub string) string {
 func (c *stackCheck) reportMissing(names []string) {
 	for _, n := range names {
 		file, line := c.locateVar(n)
-		c.add(Warning, "", file, line, fmt.Sprintf("the %q variable is not set; defaulting to a blank string (set it in %s/%s)", n, c.rel, DotEnvFile))
+		var msg string
+		switch {
+		case !strings.HasPrefix(n, EnvLabelPrefix):
+			msg = fmt.Sprintf("the %q variable is not set; defaulting to a blank string (set it in %s/%s)", n, c.rel, DotEnvFile)
+		case c.in.node == nil:
+			msg = fmt.Sprintf("${%s} has no default: a node without that label gets a blank string (write ${%s:-default})", n, n)
+		default:
+			msg = fmt.Sprintf("the %q variable is not set: node %s has no such label; defaulting to a blank string (write ${%s:-default})", n, c.in.node.Name, n)
+		}
+		c.add(Warning, "", file, line, msg)
 	}
 }
 

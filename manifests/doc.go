@@ -26,10 +26,13 @@
 // checkout turned off: include and extends are refused, paths are resolved
 // here (relative to the stack directory; ~ is refused), env_file is read only
 // after its path is checked, and a panic inside compose-go refuses the stack.
-// Interpolation sees the stack's .env, SKIFF_NODE and SKIFF_REGION (which win
-// over .env), never the process environment, so one commit renders the same
-// everywhere but for node and region. A variable that is not set is a
-// warning, ${VAR:?msg} an error naming the variable.
+// Interpolation sees the stack's .env, SKIFF_NODE, SKIFF_REGION and one
+// SKIFF_LABEL_<KEY> per node label (see LabelVar; all of them win over .env,
+// which cannot set a SKIFF_LABEL_ variable), never the process environment,
+// so one commit renders the same everywhere but for node, region and labels.
+// A variable that is not set is a warning, ${VAR:?msg} an error naming the
+// variable. Validate knows no node: there a label variable without a default
+// is a warning, and ${SKIFF_LABEL_X:?msg} is left to the node.
 //
 // # Placement
 //

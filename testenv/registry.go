@@ -41,6 +41,7 @@ type RegistryServer struct {
 	logPath string
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once the process has exited
+	auth    registryAuth  // the credentials it wants; none when empty
 }
 
 // RegistryRequest is one request the registry answered, read from its log.
@@ -53,6 +54,10 @@ type RegistryRequest struct {
 // StartRegistry starts a registry on a free 127.0.0.1 port, with config,
 // storage and log under dir, and waits until it answers GET /v2/.
 func StartRegistry(dir string) (*RegistryServer, error) {
+	return startRegistry(dir, registryAuth{})
+}
+
+func startRegistry(dir string, auth registryAuth) (*RegistryServer, error) {
 	bin, err := registryBinary()
 	if err != nil {
 		return nil, fmt.Errorf("start registry: %w", err)
@@ -60,7 +65,7 @@ func StartRegistry(dir string) (*RegistryServer, error) {
 	// The free port may be taken between FreeAddr and the registry's
 	// listen: a registry that exits before it answers is tried again.
 	for attempt := 1; ; attempt++ {
-		r, err := startRegistryOnce(bin, dir)
+		r, err := startRegistryOnce(bin, dir, auth)
 		if err == nil || !errors.Is(err, errRegistryExited) || attempt == registryAttempts {
 			return r, err
 		}
@@ -185,16 +190,16 @@ func registryBinary() (string, error) {
 }
 
 // startRegistryOnce starts the registry on a port that was free a moment ago.
-func startRegistryOnce(bin, dir string) (*RegistryServer, error) {
+func startRegistryOnce(bin, dir string, auth registryAuth) (*RegistryServer, error) {
 	addr, err := FreeAddr()
 	if err != nil {
 		return nil, fmt.Errorf("start registry: %w", err)
 	}
 	configPath := filepath.Join(dir, "config.yml")
-	if err := writeRegistryConfig(configPath, dir, addr); err != nil {
+	if err := writeRegistryConfig(configPath, dir, addr, auth.config(dir)); err != nil {
 		return nil, fmt.Errorf("start registry: %w", err)
 	}
-	r := &RegistryServer{addr: addr, logPath: filepath.Join(dir, "registry.log"), done: make(chan struct{})}
+	r := &RegistryServer{addr: addr, logPath: filepath.Join(dir, "registry.log"), done: make(chan struct{}), auth: auth}
 	logFile, err := os.Create(r.logPath)
 	if err != nil {
 		return nil, fmt.Errorf("start registry: %w", err)
@@ -216,7 +221,7 @@ func startRegistryOnce(bin, dir string) (*RegistryServer, error) {
 	return r, nil
 }
 
-func writeRegistryConfig(path, dir, addr string) error {
+func writeRegistryConfig(path, dir, addr, extra string) error {
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
 		return fmt.Errorf("write registry config: %w", err)
@@ -241,7 +246,7 @@ http:
 health:
   storagedriver:
     enabled: false
-`, filepath.Join(dir, "data"), addr, hex.EncodeToString(secret))
+%s`, filepath.Join(dir, "data"), addr, hex.EncodeToString(secret), extra)
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		return fmt.Errorf("write registry config: %w", err)
 	}
@@ -274,6 +279,9 @@ func (r *RegistryServer) ping(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL()+"/v2/", nil)
 	if err != nil {
 		return err
+	}
+	if r.auth.user != "" {
+		req.SetBasicAuth(r.auth.user, r.auth.password)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

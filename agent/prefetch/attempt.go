@@ -16,10 +16,14 @@ func (p *Prefetcher) attempt(ctx context.Context, j *job, src source) (Result, e
 	stall := p.opts.StallTimeout
 	timer := time.AfterFunc(stall, func() { cancel(fmt.Errorf("%w for %s", ErrStalled, stall)) })
 	defer timer.Stop()
+	auth, err := j.creds.registryAuth(actx, src.host)
+	if err != nil {
+		return Result{}, err
+	}
 	p.setProgress(j.ref, src.host, 0, 0)
 	var downloaded atomic.Int64
 	start := time.Now()
-	id, dg, err := p.opts.Puller.PullImage(actx, src.ref, j.creds.registryAuth(src.host), func(d, total int64) {
+	id, dg, err := p.opts.Puller.PullImage(actx, src.ref, auth, func(d, total int64) {
 		timer.Reset(stall)
 		downloaded.Store(d)
 		p.setProgress(j.ref, src.host, d, total)

@@ -137,7 +137,14 @@ func TestParseChallenge(t *testing.T) {
 
 func writeDockerConfig(t *testing.T, auths map[string]any) string {
 	t.Helper()
-	data, err := json.Marshal(map[string]any{"auths": auths, "credsStore": "desktop"})
+	return writeDockerConfigJSON(t, map[string]any{"auths": auths})
+}
+
+// writeDockerConfigJSON writes a Docker config file of the given top-level
+// keys (auths, credsStore, credHelpers).
+func writeDockerConfigJSON(t *testing.T, file map[string]any) string {
+	t.Helper()
+	data, err := json.Marshal(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,22 +166,24 @@ func TestDockerConfigCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := context.Background()
 	for host, want := range map[string]credentials{
 		"reg.example.net:5000": {Username: testUser, Password: testPassword},
 		"docker.io":            {Username: "hub", Password: "hubpass"},
 		"other.example.net":    {Username: "o", Password: "p"},
 	} {
-		if got, _ := cfg.lookup(host); got != want {
-			t.Errorf("lookup(%s) = %+v, want %+v", host, got, want)
+		if got, err := cfg.creds(ctx, host); got != want || err != nil {
+			t.Errorf("creds(%s) = %+v, %v; want %+v", host, got, err, want)
 		}
 	}
-	if _, ok := cfg.lookup("unknown.example.net"); ok {
-		t.Error("credentials for a host the config does not name")
+	if got, err := cfg.creds(ctx, "unknown.example.net"); !got.empty() || err != nil {
+		t.Errorf("credentials for a host the config does not name: %+v, %v", got, err)
 	}
-	if !cfg.helpers {
-		t.Error("credsStore not noticed")
+	auth, err := cfg.registryAuth(ctx, "reg.example.net:5000")
+	if err != nil {
+		t.Fatal(err)
 	}
-	raw, err := base64.URLEncoding.DecodeString(cfg.registryAuth("reg.example.net:5000"))
+	raw, err := base64.URLEncoding.DecodeString(auth)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +195,8 @@ func TestDockerConfigCredentials(t *testing.T) {
 	if diff := cmp.Diff(want, header); diff != "" {
 		t.Errorf("X-Registry-Auth (-want +got):\n%s", diff)
 	}
-	if cfg.registryAuth("unknown.example.net") != "" {
-		t.Error("X-Registry-Auth for a host without credentials")
+	if auth, err := cfg.registryAuth(ctx, "unknown.example.net"); auth != "" || err != nil {
+		t.Errorf("X-Registry-Auth for a host without credentials: %q, %v", auth, err)
 	}
 }
 
@@ -231,7 +240,19 @@ func TestCredentialsFromTheDockerConfigAreUsed(t *testing.T) {
 		t.Error("no token was fetched with the config's credentials")
 	}
 	pulled := origin.host() + "/shop/web@" + digest.FromString("web").String()
-	if puller.auths[pulled] != (dockerConfig{auths: map[string]credentials{origin.host(): {Username: testUser, Password: testPassword}}}).registryAuth(origin.host()) {
+	if puller.auths[pulled] != wantAuth(t, origin.host(), credentials{Username: testUser, Password: testPassword}) {
 		t.Errorf("engine pull of %s got X-Registry-Auth %q", pulled, puller.auths[pulled])
 	}
+}
+
+// wantAuth is the X-Registry-Auth value of cred for host.
+func wantAuth(t *testing.T, host string, cred credentials) string {
+	t.Helper()
+	c := newDockerConfig()
+	c.auths[host] = cred
+	auth, err := c.registryAuth(context.Background(), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth
 }

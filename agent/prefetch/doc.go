@@ -23,6 +23,10 @@
 // Pulls run in parallel up to a bound, one per image at a time (callers
 // asking for the same image share its pull), each with an overall timeout
 // and an inactivity timeout fed by the engine's progress stream.
-// Credentials come from the inline "auths" of the Docker config file;
-// credential helpers are not run.
+// Credentials come from the Docker config file as Docker finds them: the
+// registry's credHelpers entry, else credsStore, run through the
+// credential-helper protocol (docker-credential-<name> on PATH, get), else
+// the inline "auths". They serve both the tag resolution at the origin and
+// the engine's pull (X-Registry-Auth). A helper that fails fails that
+// registry's attempt with an error naming the helper and the registry.
 package prefetch

@@ -1,6 +1,7 @@
 package prefetch
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -22,12 +24,18 @@ func (c credentials) empty() bool {
 	return c.Username == "" && c.Password == "" && c.IdentityToken == ""
 }
 
-// dockerConfig holds the inline credentials of a Docker config file, keyed
-// by registry host. Credential helpers (credsStore, credHelpers) are not
-// run: a node agent should not exec helper binaries meant for desktops.
+// dockerConfig holds the credentials of a Docker config file as Docker
+// finds them: a registry named in credHelpers asks that helper, else
+// credsStore's helper when there is one, else the inline "auths" (also
+// used when a helper has no credentials for the registry). Helpers run
+// through the credential-helper protocol (credhelper.go) when a registry's
+// credentials are first needed, once per registry for the config's life:
+// one prefetch round.
 type dockerConfig struct {
-	auths   map[string]credentials
-	helpers bool // the file names credential helpers, which are ignored
+	auths       map[string]credentials
+	credsStore  string            // helper for every registry
+	credHelpers map[string]string // registry host → helper
+	helpers     *helperMemo
 }
 
 // dockerConfigPath is the config file to read: explicit when set, else
@@ -49,7 +57,7 @@ func dockerConfigPath(explicit string) string {
 // loadDockerConfig reads the credentials of the Docker config file at path.
 // A missing file is an empty config.
 func loadDockerConfig(path string) (dockerConfig, error) {
-	cfg := dockerConfig{auths: map[string]credentials{}}
+	cfg := newDockerConfig()
 	if path == "" {
 		return cfg, nil
 	}
@@ -78,12 +86,21 @@ type configFile struct {
 // parseDockerConfig decodes a config file. Its errors never quote the
 // file's content: it holds secrets.
 func parseDockerConfig(data []byte, path string) (dockerConfig, error) {
-	cfg := dockerConfig{auths: map[string]credentials{}}
+	cfg := newDockerConfig()
 	var f configFile
 	if err := json.Unmarshal(data, &f); err != nil {
 		return cfg, fmt.Errorf("parse docker config %s: invalid JSON", path)
 	}
-	cfg.helpers = f.CredsStore != "" || len(f.CredHelpers) > 0
+	if f.CredsStore != "" && !helperName.MatchString(f.CredsStore) {
+		return cfg, fmt.Errorf("parse docker config %s: credsStore %q is not a credential helper name", path, f.CredsStore)
+	}
+	cfg.credsStore = f.CredsStore
+	for key, name := range f.CredHelpers {
+		if !helperName.MatchString(name) {
+			return cfg, fmt.Errorf("parse docker config %s: credHelpers[%q]: %q is not a credential helper name", path, key, name)
+		}
+		cfg.credHelpers[configHost(key)] = name
+	}
 	for key, a := range f.Auths {
 		c := credentials{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken}
 		if a.Auth != "" {
@@ -127,18 +144,36 @@ func dockerHubAlias(host string) string {
 	return host
 }
 
-// lookup returns the credentials for a registry host.
-func (c dockerConfig) lookup(host string) (credentials, bool) {
-	cr, ok := c.auths[dockerHubAlias(host)]
-	return cr, ok && !cr.empty()
+func newDockerConfig() dockerConfig {
+	return dockerConfig{auths: map[string]credentials{}, credHelpers: map[string]string{}, helpers: newHelperMemo()}
+}
+
+// helperName is what may follow "docker-credential-": a name, never a path.
+var helperName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// creds returns the credentials for a registry host: empty without any. An
+// error is a helper that failed, naming the helper and the registry.
+func (c dockerConfig) creds(ctx context.Context, host string) (credentials, error) {
+	host = dockerHubAlias(host)
+	name := c.credHelpers[host]
+	if name == "" {
+		name = c.credsStore
+	}
+	if name != "" && c.helpers != nil {
+		cr, err := c.helpers.get(ctx, name, host)
+		if !errors.Is(err, errNoCredentials) {
+			return cr, err
+		}
+	}
+	return c.auths[host], nil
 }
 
 // registryAuth is the X-Registry-Auth value the engine wants for a pull
 // from host: base64url of the JSON credentials, or "" without any.
-func (c dockerConfig) registryAuth(host string) string {
-	cr, ok := c.lookup(host)
-	if !ok {
-		return ""
+func (c dockerConfig) registryAuth(ctx context.Context, host string) (string, error) {
+	cr, err := c.creds(ctx, host)
+	if err != nil || cr.empty() {
+		return "", err
 	}
 	data, err := json.Marshal(struct {
 		Username      string `json:"username,omitempty"`
@@ -147,7 +182,7 @@ func (c dockerConfig) registryAuth(host string) string {
 		ServerAddress string `json:"serveraddress"`
 	}{cr.Username, cr.Password, cr.IdentityToken, host})
 	if err != nil {
-		return "" // a struct of strings always encodes
+		return "", nil // a struct of strings always encodes
 	}
-	return base64.URLEncoding.EncodeToString(data)
+	return base64.URLEncoding.EncodeToString(data), nil
 }

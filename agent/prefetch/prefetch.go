@@ -231,8 +231,6 @@ func (p *Prefetcher) pullAll(ctx context.Context, fleet manifests.Fleet, images 
 	creds, err := loadDockerConfig(dockerConfigPath(p.opts.DockerConfig))
 	if err != nil {
 		p.log.Warn("pulling without credentials", "error", err)
-	} else if creds.helpers {
-		p.log.Debug("docker config names credential helpers: only its inline auths are used")
 	}
 	pinned := pinnedKeys(images)
 	var candidates []ranked

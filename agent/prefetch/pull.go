@@ -116,7 +116,12 @@ func (p *Prefetcher) sources(ctx context.Context, j *job, ie *ImageError) (sourc
 	if !slices.Contains(alive, j.origin) {
 		return j.byTag(alive), skipped // the origin is in skipped already
 	}
-	d, err := p.reg.resolve(ctx, j.origin, j.path, j.tag, credsFor(j.creds, j.origin))
+	cred, err := j.creds.creds(ctx, j.origin)
+	if err != nil { // a helper failed: the origin cannot be asked
+		skipped = append(skipped, Attempt{Registry: j.origin, Err: err})
+		return j.byTag(slices.DeleteFunc(alive, func(h string) bool { return h == j.origin })), skipped
+	}
+	d, err := p.reg.resolve(ctx, j.origin, j.path, j.tag, cred)
 	switch {
 	case err == nil:
 		return j.byDigest(alive, d), skipped
@@ -129,11 +134,6 @@ func (p *Prefetcher) sources(ctx context.Context, j *job, ie *ImageError) (sourc
 	}
 	skipped = append(skipped, Attempt{Registry: j.origin, Err: err})
 	return j.byTag(slices.DeleteFunc(alive, func(h string) bool { return h == j.origin })), skipped
-}
-
-func credsFor(c dockerConfig, host string) credentials {
-	cr, _ := c.lookup(host)
-	return cr
 }
 
 func (j *job) byDigest(hosts []string, d string) []source {

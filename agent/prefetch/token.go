@@ -89,12 +89,17 @@ func (c *registryClient) fetchToken(ctx context.Context, realm, service, scope s
 		q.Set("service", service)
 	}
 	q.Set("scope", scope)
-	u.RawQuery = q.Encode()
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var req *retryablehttp.Request
+	if cred.IdentityToken != "" {
+		req, err = identityTokenRequest(ctx, u, q, cred.IdentityToken)
+	} else {
+		u.RawQuery = q.Encode()
+		req, err = retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	}
 	if err != nil {
 		return bearerToken{}, fmt.Errorf("get token: %w", err)
 	}
-	if cred.Username != "" {
+	if cred.Username != "" && cred.IdentityToken == "" {
 		req.SetBasicAuth(cred.Username, cred.Password)
 	}
 	resp, err := c.api.Do(req)
@@ -106,6 +111,24 @@ func (c *registryClient) fetchToken(ctx context.Context, realm, service, scope s
 		return bearerToken{}, fmt.Errorf("%w: token from %s: status %d", ErrUnauthorized, u.Host, resp.StatusCode)
 	}
 	return decodeToken(resp.Body)
+}
+
+// identityTokenRequest trades an identity token (a refresh token, as
+// credential helpers return for "<token>") for an access token: the OAuth2
+// POST of the distribution token spec.
+func identityTokenRequest(ctx context.Context, realm *url.URL, q url.Values, token string) (*retryablehttp.Request, error) {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token}, "client_id": {"skiff"}}
+	for _, k := range []string{"service", "scope"} {
+		if v := q.Get(k); v != "" {
+			form.Set(k, v)
+		}
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req, nil
 }
 
 func decodeToken(r io.Reader) (bearerToken, error) {

@@ -14,8 +14,9 @@ import (
 
 // dockerPuller is the real engine reached through testenv. The tests of
 // this package may import neither the engine adapter nor the Docker client
-// (DESIGN.md §4), so it pulls with testenv's helpers: no credentials and no
-// progress reports (the engine adapter's own tests cover those).
+// (DESIGN.md §4), so it pulls with testenv's helpers, passing X-Registry-Auth
+// as the adapter does, without progress reports (the engine adapter's own
+// tests cover those).
 type dockerPuller struct {
 	t   testing.TB
 	env *testenv.DockerEnv
@@ -31,8 +32,8 @@ func (d dockerPuller) ImageIDs(ctx context.Context, refs []string) (map[string]s
 	return out, nil
 }
 
-func (d dockerPuller) PullImage(ctx context.Context, ref, _ string, _ func(int64, int64)) (string, string, error) {
-	if err := testenv.PullImage(ctx, d.env.Client, ref); err != nil {
+func (d dockerPuller) PullImage(ctx context.Context, ref, auth string, _ func(int64, int64)) (string, string, error) {
+	if err := testenv.PullImageAuth(ctx, d.env.Client, ref, auth); err != nil {
 		return "", "", err
 	}
 	img, err := d.env.Client.ImageInspect(ctx, ref)

@@ -49,13 +49,17 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
 // files are put in place (or into another root).
 func missingFiles(cfg agent.Config) []string {
 	var out []string
-	for _, f := range []struct{ field, path string }{
+	files := []struct{ field, path string }{
 		{"source.auth.password_file", cfg.Source.Auth.PasswordFile},
 		{"source.auth.ssh_key_file", cfg.Source.Auth.SSHKeyFile},
 		{"source.auth.known_hosts_file", cfg.Source.Auth.KnownHostsFile},
 		{"source.verify.keyring_file", cfg.Source.Verify.KeyringFile},
 		{"docker.config_file", cfg.Docker.ConfigFile},
-	} {
+	}
+	for i, n := range cfg.Notify {
+		files = append(files, struct{ field, path string }{fmt.Sprintf("notify[%d].url_file", i), n.URLFile})
+	}
+	for _, f := range files {
 		if f.path == "" {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 const defaultConfigPath = "/etc/skiff/agent.yaml"
 
 // configField is one settable leaf of agent.Config: a string, a duration, a
-// map of strings or a list of strings, found by its YAML path.
+// number, a map of strings or a list of strings, found by its YAML path.
+// Lists of mappings (notify) are set in the file only: they have no flag.
 type configField struct {
 	path  string // YAML path, "source.auth.password_file"
 	index []int  // reflect field index from agent.Config
@@ -54,6 +56,9 @@ func appendFields(out []configField, t reflect.Type, prefix string, index []int)
 		if f.Type.Kind() == reflect.Struct {
 			out = appendFields(out, f.Type, path, idx)
 			continue
+		}
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+			continue // a list of mappings: file only
 		}
 		out = append(out, configField{path: path, index: idx, typ: f.Type})
 	}
@@ -115,6 +120,13 @@ func (d *configDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetString(n.Value)
+	case v.Kind() == reflect.Int:
+		i, err := strconv.Atoi(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.fail(n, path, "%q is not a whole number", n.Value)
+			return
+		}
+		v.SetInt(int64(i))
 	case v.Kind() == reflect.Map:
 		d.decodeMap(n, v, path)
 	case v.Kind() == reflect.Slice:
@@ -162,12 +174,24 @@ func (d *configDecoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (d *configDecoder) decodeList(n *yaml.Node, v reflect.Value, path string) {
+	structs := v.Type().Elem().Kind() == reflect.Struct
 	if n.Kind != yaml.SequenceNode {
-		d.fail(n, path, "must be a list of strings")
+		if structs {
+			d.fail(n, path, "must be a list of mappings")
+		} else {
+			d.fail(n, path, "must be a list of strings")
+		}
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 	for i, item := range n.Content {
+		if structs {
+			// Each item starts from the zero value: the file says all of it.
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.decode(item, elem, fmt.Sprintf("%s[%d]", path, i))
+			s = reflect.Append(s, elem)
+			continue
+		}
 		if item.Kind != yaml.ScalarNode {
 			d.fail(item, fmt.Sprintf("%s[%d]", path, i), "must be a string")
 			continue
@@ -314,6 +338,12 @@ func parseOverride(f configField, raw string, cfg *agent.Config) error {
 		v.SetInt(int64(d))
 	case f.typ.Kind() == reflect.String:
 		v.SetString(raw)
+	case f.typ.Kind() == reflect.Int:
+		i, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", raw)
+		}
+		v.SetInt(int64(i))
 	case f.typ.Kind() == reflect.Map:
 		k, val, ok := strings.Cut(raw, "=")
 		if !ok || k == "" {

@@ -175,7 +175,7 @@ func TestConfigFlagNames(t *testing.T) {
 }
 
 func FuzzDecodeConfig(f *testing.F) {
-	for _, seed := range []string{minimal, "", "a: [", "labels: {a: {b: c}}", "source: &x {url: y}\napi: *x\n", "registries: [a, [b]]"} {
+	for _, seed := range []string{minimal, "", "a: [", "notify: [{url: x, events: [a], max_per_minute: 1}, ~, [b], {url_file: y}]", "labels: {a: {b: c}}", "source: &x {url: y}\napi: *x\n", "registries: [a, [b]]"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
