@@ -154,6 +154,7 @@ func (a *Agent) settleRevision(loaded *loadedRevision, outcomes map[string]store
 	now := time.Now()
 	var recs []store.Revision
 	var applied, was string
+	var outcome store.Outcome
 	a.update(func(s *state) {
 		was = s.applied
 		newest := s.loaded == loaded
@@ -169,7 +170,7 @@ func (a *Agent) settleRevision(loaded *loadedRevision, outcomes map[string]store
 		if !newest {
 			r.Outcome = olderOutcome(outcomes, waiting)
 			if r.Outcome != store.OutcomeSuperseded && loaded.seq > s.appliedSeq {
-				r.AppliedAt, applied = now, r.Commit
+				r.AppliedAt, applied, outcome = now, r.Commit, r.Outcome
 				s.applied, s.appliedSeq = r.Commit, loaded.seq
 			}
 			recs = append(recs, *r)
@@ -182,7 +183,7 @@ func (a *Agent) settleRevision(loaded *loadedRevision, outcomes map[string]store
 		n.Timings.Total = now.Sub(n.SeenAt)
 		if settled(s.ledger) {
 			n.Outcome, n.AppliedAt = revisionOutcome(n.Stacks), now
-			s.applied, s.appliedSeq, applied = n.Commit, s.loaded.seq, n.Commit
+			s.applied, s.appliedSeq, applied, outcome = n.Commit, s.loaded.seq, n.Commit, n.Outcome
 			s.pending, s.retry.at = nil, time.Time{}
 			s.retry.b.reset()
 		} else if newest {
@@ -206,7 +207,7 @@ func (a *Agent) settleRevision(loaded *loadedRevision, outcomes map[string]store
 		if _, err := a.store.SetLastSync(now); err != nil {
 			a.log.Error("record last sync", "error", err)
 		}
-		a.log.Info("revision synced", "revision", short(applied), "took", now.Sub(loaded.record.SeenAt).Round(time.Millisecond))
+		a.log.Info("revision synced", "revision", short(applied), "outcome", string(outcome), "took", now.Sub(loaded.record.SeenAt).Round(time.Millisecond))
 	}
 }
 
