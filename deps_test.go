@@ -31,7 +31,7 @@ var internalArrows = map[string][]string{
 	"agent/api":         {"agent/store"},
 	"agent/secrets":     {"internal/sopsfile"}, // the node's age identities
 	"internal/sopsfile": {},                    // pure: the SOPS file format
-	"manifests":         {},
+	"manifests":         {"internal/sopsfile"},
 	"reconcile":         {"manifests"},
 	"testenv":           {"*"},
 	"testenv/testimage": {},
