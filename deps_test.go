@@ -26,7 +26,7 @@ var internalArrows = map[string][]string{
 	"agent/ledger":      {"manifests"}, // pure: per-stack bookkeeping
 	"agent/source":      {"internal/redact", "internal/durable"},
 	"agent/prefetch":    {"manifests"},
-	"agent/engine":      {"reconcile", "manifests", "internal/durable"},
+	"agent/engine":      {"reconcile", "manifests", "internal/durable", "internal/sopsfile"},
 	"agent/store":       {"internal/durable"},
 	"agent/api":         {"agent/store"},
 	"agent/secrets":     {"internal/sopsfile"}, // the node's age identities
