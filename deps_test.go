@@ -22,7 +22,7 @@ const module = "github.com/skiffops/skiff"
 var internalArrows = map[string][]string{
 	"cmd/skiff":         {"agent", "agent/api", "manifests"},
 	"cmd/skiff-demo":    {"testenv", "agent/api"}, // the demo program: the real world on loopback
-	"agent":             {"manifests", "reconcile", "agent/ledger", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "internal/redact"},
+	"agent":             {"manifests", "reconcile", "agent/ledger", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "agent/secrets", "internal/redact"},
 	"agent/ledger":      {"manifests"}, // pure: per-stack bookkeeping
 	"agent/source":      {"internal/redact", "internal/durable"},
 	"agent/prefetch":    {"manifests"},

@@ -156,6 +156,11 @@ func newAgent(cfg Config, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	a.src = src
+	if cfg.Secrets.AgeIdentityFile != "" {
+		if _, err := cfg.keyring().Identities(); err != nil {
+			a.log.Warn("age identities unusable: stacks with encrypted files are refused until they are", "error", err)
+		}
+	}
 	return a, nil
 }
 
