@@ -21,7 +21,9 @@ import (
 type secretsWorld struct {
 	*world
 	recipient  string // the node's
-	stranger   string // a recipient that is not the node's
+	stranger   string // a recipient that is not the node's, at first
+	strangerID string
+	keyFile    string
 	runtimeDir string
 	addr       string
 }
@@ -33,13 +35,14 @@ func newSecretsWorld(t *testing.T) *secretsWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, w.stranger, err = sopsenc.NewIdentity()
+	w.strangerID, w.stranger, err = sopsenc.NewIdentity()
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.recipient = recipient
-	key := filepath.Join(t.TempDir(), "age.key")
-	if err := os.WriteFile(key, []byte("# public key: "+recipient+"\n"+identity+"\n"), 0o400); err != nil {
+	w.keyFile = filepath.Join(t.TempDir(), "age.key")
+	key := w.keyFile
+	if err := os.WriteFile(key, []byte("# public key: "+recipient+"\n"+identity+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.OpenFile(w.node.config, os.O_APPEND|os.O_WRONLY, 0)
@@ -85,7 +88,8 @@ func (w *secretsWorld) web(t *testing.T) runningContainer {
 // directory, nor in the agent's log, status or history. A new secret
 // recreates the container; a file the node cannot decrypt refuses the stack,
 // which keeps its container; a reboot (the runtime directory emptied, the
-// container stopped) is repaired from the encrypted copy.
+// container stopped) is repaired from the encrypted copy, and with the key
+// added to the node meanwhile, the refused revision is applied.
 func TestAgentDecryptsSopsSecrets(t *testing.T) {
 	w := newSecretsWorld(t)
 	c1 := w.pushFiles(t, w.files(t, "first-password-9f3a", "first-token-77c1", w.recipient), "encrypted secret")
@@ -138,8 +142,11 @@ func TestAgentDecryptsSopsSecrets(t *testing.T) {
 		t.Errorf("the refused stack does not run its last good spec: %q", got)
 	}
 
-	// A reboot: the runtime directory is a new tmpfs, the container did not
-	// start without its secret. The agent decrypts it again and starts it.
+	// A reboot: the runtime directory is a new tmpfs, and the container did
+	// not start without its secret. Meanwhile the operator added the key the
+	// refused revision was encrypted for. The agent starts the container of
+	// the last good spec, decrypting its secret again, then applies the
+	// revision it refused.
 	w.node.stop()
 	if err := testenv.StopContainer(t.Context(), w.node.env.Client, running.ID); err != nil {
 		t.Fatal(err)
@@ -147,12 +154,23 @@ func TestAgentDecryptsSopsSecrets(t *testing.T) {
 	if err := os.RemoveAll(w.runtimeDir); err != nil {
 		t.Fatal(err)
 	}
+	f, err := os.OpenFile(w.keyFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(w.strangerID + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	w.node.start()
-	waitFor(t, "the container started again with its secret", 60*time.Second, func() (bool, string) {
-		got := page(w.addr, "/file?path=/run/secrets/db")
-		return got == "password: second-password-41bd\n", got
-	})
-	w.assertNoPlaintext(t, "second-password-41bd", "first-password-9f3a", "first-token-77c1", "second-password-41bd", "third-password-0c2e")
+	w.waitApplied(t, c3)
+	if got := page(w.addr, "/file?path=/run/secrets/db"); got != "password: third-password-0c2e\n" {
+		t.Errorf("the revision refused before the key was added: %q", got)
+	}
+	if !strings.Contains(w.node.log.String(), "decrypted a mounted file again") {
+		t.Error("the stopped container was not started with its secret decrypted again")
+	}
+	w.assertNoPlaintext(t, "third-password-0c2e", "first-password-9f3a", "first-token-77c1", "second-password-41bd", "third-password-0c2e")
 }
 
 // runtimeHolds reports whether a file under the runtime directory holds s.
