@@ -3,6 +3,7 @@ package sopsfile
 import (
 	"crypto/sha512"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -58,7 +59,12 @@ func Parse(data []byte, f Format) (*File, error) {
 	switch f {
 	case YAML:
 		file, meta, err = parseYAML(data)
-	case JSON, Binary:
+	case Binary:
+		if !json.Valid(data) {
+			return nil, fmt.Errorf("%w: sops writes a binary file as a JSON document of its data and metadata", ErrNotEncrypted)
+		}
+		file, meta, err = parseJSON(data, f)
+	case JSON:
 		file, meta, err = parseJSON(data, f)
 	case Dotenv:
 		file, meta, err = parseDotenv(data)
