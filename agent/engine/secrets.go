@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/skiffops/skiff/internal/durable"
@@ -56,17 +57,16 @@ type secretStore struct {
 	dir string
 	dec Decrypter
 	log *slog.Logger
+	// checkFS warns, once, before the first plaintext is written to a
+	// directory that is not in memory.
+	checkFS sync.Once
 }
 
 func newSecretStore(dir string, dec Decrypter, log *slog.Logger) *secretStore {
 	if dir == "" || dec == nil {
 		return nil
 	}
-	s := &secretStore{dir: dir, dec: dec, log: log}
-	if !onMemoryFS(dir) {
-		log.Warn("the secrets directory is not on tmpfs: decrypted files are written to disk", "dir", dir)
-	}
-	return s
+	return &secretStore{dir: dir, dec: dec, log: log}
 }
 
 // onMemoryFS reports whether dir (or, before it exists, its nearest
@@ -209,6 +209,11 @@ func (s *secretStore) write(c secretSpec, data []byte) (string, error) {
 	if err := mkdirPrivate(s.dir); err != nil {
 		return "", err
 	}
+	s.checkFS.Do(func() {
+		if !onMemoryFS(s.dir) {
+			s.log.Warn("the secrets directory is not on tmpfs: decrypted files are written to disk", "dir", s.dir)
+		}
+	})
 	dir := filepath.Dir(dest)
 	if err := mkdirPrivate(dir); err != nil {
 		return "", err
