@@ -40,6 +40,15 @@ hosts:
 script: |
     line one
     line two
+tricky:
+    zip: "0123"
+    word: "yes"
+    nul: "null"
+    num: "1.50"
+    unicode: "héllo ✓"
+    colon: "a: b"
+    octal: 0o17
+    hex: 0x1F
 ---
 second: document
 `
