@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,18 +22,21 @@ const module = "github.com/skiffops/skiff"
 var internalArrows = map[string][]string{
 	"cmd/skiff":         {"agent", "agent/api", "manifests"},
 	"cmd/skiff-demo":    {"testenv", "agent/api"}, // the demo program: the real world on loopback
-	"agent":             {"manifests", "reconcile", "agent/ledger", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "agent/webhook", "internal/redact"},
+	"agent":             {"manifests", "reconcile", "agent/ledger", "agent/source", "agent/prefetch", "agent/engine", "agent/store", "agent/api", "agent/secrets", "agent/webhook", "internal/redact"},
 	"agent/ledger":      {"manifests"}, // pure: per-stack bookkeeping
 	"agent/source":      {"internal/redact", "internal/durable"},
 	"agent/prefetch":    {"manifests"},
-	"agent/engine":      {"reconcile", "manifests", "internal/durable"},
+	"agent/engine":      {"reconcile", "manifests", "internal/durable", "internal/sopsfile"},
 	"agent/store":       {"internal/durable"},
 	"agent/api":         {"agent/store"},
-	"agent/webhook":     {"internal/redact"}, // notifications: events to webhooks
-	"manifests":         {},
+	"agent/webhook":     {"internal/redact"},   // notifications: events to webhooks
+	"agent/secrets":     {"internal/sopsfile"}, // the node's age identities
+	"internal/sopsfile": {},                    // pure: the SOPS file format
+	"manifests":         {"internal/sopsfile"},
 	"reconcile":         {"manifests"},
 	"testenv":           {"*"},
 	"testenv/testimage": {},
+	"testenv/sopsenc":   {},            // tests only: sops' own encryption, with every cloud SDK
 	"internal/durable":  {},            // leaf: fsync a file or directory
 	"internal/redact":   {},            // leaf: strip credentials from URLs
 	"e2e":               {"agent/api"}, // tests only: they run the skiff binary
@@ -52,6 +56,10 @@ var restricted = map[string][]string{
 	"github.com/docker/docker-credential-helpers": {"agent/prefetch"}, // runs the helpers of the Docker config
 	"github.com/google/go-containerregistry":      {"cmd/skiff-demo"},
 	"github.com/goreleaser/nfpm/v2":               {"packaging/mkpkg"},
+	// sops' format names and Shamir shares only: its other packages link
+	// every cloud KMS SDK (see TestBinaryLinksNoCloudSDK).
+	"github.com/getsops/sops/v3": {"internal/sopsfile", "agent/secrets", "testenv/sopsenc"},
+	"filippo.io/age":             {"agent/secrets", "testenv/sopsenc"},
 }
 
 // pure packages must not do I/O of their own: no network, no processes, and
@@ -91,7 +99,7 @@ func TestCheckArrowsCatchesViolations(t *testing.T) {
 		{ImportPath: m("reconcile"), Imports: []string{"github.com/docker/docker/client", "os/exec", m("agent/store")}},
 		{ImportPath: m("manifests"), Imports: []string{"go.etcd.io/bbolt"}},
 		{ImportPath: m("agent/api"), Imports: []string{m("testenv")}, TestImports: []string{m("testenv")}},
-		{ImportPath: m("cmd/skiff"), Deps: []string{m("testenv")}},
+		{ImportPath: m("cmd/skiff"), Deps: []string{m("testenv"), m("testenv/sopsenc")}},
 		{ImportPath: m("agent/newthing")},
 	}
 	got := strings.Join(checkArrows(bad), "\n")
@@ -101,7 +109,8 @@ func TestCheckArrowsCatchesViolations(t *testing.T) {
 		"reconcile imports " + m("agent/store"),
 		"manifests imports go.etcd.io/bbolt",
 		"agent/api imports " + m("testenv"),
-		"cmd/skiff depends on " + m("testenv"),
+		"cmd/skiff depends on " + m("testenv") + ":",
+		"cmd/skiff depends on " + m("testenv/sopsenc"),
 		"agent/newthing is not in the dependency table",
 	} {
 		if !strings.Contains(got, want) {
@@ -132,8 +141,12 @@ func checkArrows(pkgs []listedPackage) []string {
 				out = append(out, fmt.Sprintf("%s (tests) imports %s: %s", rel, imp, why))
 			}
 		}
-		if slices.Contains(binaries, rel) && slices.Contains(p.Deps, module+"/testenv") {
-			out = append(out, fmt.Sprintf("%s depends on %s/testenv: test code in a binary", rel, module))
+		if slices.Contains(binaries, rel) {
+			for _, dep := range p.Deps {
+				if dep == module+"/testenv" || strings.HasPrefix(dep, module+"/testenv/") {
+					out = append(out, fmt.Sprintf("%s depends on %s: test code in a binary", rel, dep))
+				}
+			}
 		}
 	}
 	return out
@@ -146,7 +159,7 @@ func forbidden(rel string, allowed []string, imp string, inTest bool) string {
 		switch {
 		case target == rel, slices.Contains(allowed, "*"), slices.Contains(allowed, target):
 			return ""
-		case inTest && target == "testenv":
+		case inTest && (target == "testenv" || strings.HasPrefix(target, "testenv/")):
 			return ""
 		}
 		return "not an arrow of DESIGN.md §4"
@@ -192,4 +205,32 @@ func goList(t *testing.T) []listedPackage {
 		pkgs = append(pkgs, p)
 	}
 	return pkgs
+}
+
+// cloudSDK matches the import paths of the cloud KMS SDKs (and the key
+// service) that the sops packages above its format pull in.
+var cloudSDK = regexp.MustCompile(`(?i)aws|azure|google\.golang\.org/api|cloud\.google|hashicorp/vault|huaweicloud|google\.golang\.org/grpc|sops/v3/keyservice`)
+
+// TestBinaryLinksNoCloudSDK keeps the skiff binary free of the cloud SDKs
+// that most of the sops module links: skiff decrypts SOPS files for age
+// recipients only (internal/sopsfile, agent/secrets).
+func TestBinaryLinksNoCloudSDK(t *testing.T) {
+	for _, sdk := range []string{"github.com/aws/aws-sdk-go-v2/service/kms", "github.com/Azure/azure-sdk-for-go/sdk/azcore",
+		"google.golang.org/api/option", "cloud.google.com/go/kms/apiv1", "github.com/hashicorp/vault/api",
+		"github.com/huaweicloud/huaweicloud-sdk-go-v3/core", "github.com/getsops/sops/v3/keyservice"} {
+		if !cloudSDK.MatchString(sdk) {
+			t.Fatalf("the pattern misses %s", sdk)
+		}
+	}
+	for _, bin := range binaries {
+		out, err := exec.Command("go", "list", "-deps", "./"+bin).Output()
+		if err != nil {
+			t.Fatalf("go list -deps ./%s: %v", bin, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if cloudSDK.MatchString(dep) {
+				t.Errorf("%s links %s", bin, dep)
+			}
+		}
+	}
 }

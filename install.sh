@@ -28,6 +28,9 @@ required when there is none yet, otherwise the existing file is kept unless
   --keyring FILE        only apply commits signed by the OpenPGP keys in FILE
   --username NAME       https user name for --password-file
   --password-file FILE  file holding the https password or token
+  --age-key FILE        the node's age identity file (age-keygen output): installed as
+                        /etc/skiff/age.key (0400, root) to decrypt the repository's SOPS
+                        files; a new agent.yaml points secrets.age_identity_file at it
 
 installation:
   --binary FILE         the skiff binary to install (default: build it here with make build)
@@ -36,8 +39,9 @@ installation:
   --dry-run             print what would be done, do nothing
   --uninstall           stop and disable the agent, remove its binary and unit;
                         keep agent.yaml, the state in /var/lib/skiff and the containers
-  --purge               with --uninstall: also remove agent.yaml, /var/lib/skiff and
-                        the containers and networks skiff manages (never volumes)
+  --purge               with --uninstall: also remove agent.yaml, age.key, /var/lib/skiff,
+                        /run/skiff/secrets and the containers and networks skiff
+                        manages (never volumes)
   -h, --help            this help
 EOF
 }
@@ -80,7 +84,7 @@ absolute() {
 }
 
 parse_args() {
-  url='' region='' node='' labels='' branch='' interval='' keyring='' username='' password_file=''
+  url='' region='' node='' labels='' branch='' interval='' keyring='' username='' password_file='' age_key=''
   binary='' force=0 root='' dry_run=0 uninstall=0 purge=0
   while [ "$#" -gt 0 ]; do
     opt=$1 val='' has_val=0
@@ -89,7 +93,7 @@ parse_args() {
     esac
     case $opt in
       --url | --repo | --region | --node | --label | --branch | --interval | --keyring | \
-        --username | --password-file | --binary | --root)
+        --username | --password-file | --age-key | --binary | --root)
         if [ "$has_val" = 0 ]; then
           [ "$#" -ge 2 ] || usage_error "$opt needs a value"
           val=$2
@@ -114,6 +118,7 @@ parse_args() {
       --keyring) keyring=$(absolute "$val") ;;
       --username) username=$val ;;
       --password-file) password_file=$(absolute "$val") ;;
+      --age-key) age_key=$(absolute "$val") ;;
       --binary) binary=$(absolute "$val") ;;
       --root) root=$(absolute "$val") ;;
       --force) force=1 ;;
@@ -129,7 +134,7 @@ parse_args() {
   done
   root=${root%/}
   [ "$purge" = 0 ] || [ "$uninstall" = 1 ] || usage_error "--purge goes with --uninstall"
-  for v in "$url" "$region" "$node" "$branch" "$interval" "$keyring" "$username" "$password_file"; do
+  for v in "$url" "$region" "$node" "$branch" "$interval" "$keyring" "$username" "$password_file" "$age_key"; do
     case $v in
       *"$newline"*) usage_error "values must be single lines" ;;
     esac
@@ -140,11 +145,15 @@ set_paths() {
   bin_path=/usr/local/bin/skiff
   config_path=/etc/skiff/agent.yaml
   unit_path=/etc/systemd/system/skiff.service
+  age_key_path=/etc/skiff/age.key
   state_path=/var/lib/skiff
+  secrets_path=/run/skiff/secrets
   bin_file=$root$bin_path
   config_file=$root$config_path
   unit_file=$root$unit_path
+  age_key_file=$root$age_key_path
   state_dir=$root$state_path
+  secrets_dir=$root$secrets_path
   # systemctl only where systemd runs this machine, never into another root.
   systemd=0
   if [ -z "$root" ] && [ -d /run/systemd/system ]; then
@@ -183,7 +192,35 @@ write_config() {
       echo "  verify:"
       echo "    keyring_file: $(yaml_quote "$keyring")"
     fi
+    if [ -n "$age_key" ]; then
+      echo "secrets:"
+      echo "  age_identity_file: $(yaml_quote "$age_key_path")"
+    fi
   } >"$1"
+}
+
+# check_age_key: --age-key must be an age identity file; its recipient (the
+# "# public key:" line age-keygen writes) is what the repository encrypts for.
+check_age_key() {
+  [ -n "$age_key" ] || return 0
+  if [ ! -f "$age_key" ] || [ ! -r "$age_key" ]; then
+    die "--age-key $age_key is not a readable file"
+  fi
+  grep -q '^AGE-SECRET-KEY-' "$age_key" || die "--age-key $age_key holds no age identity (AGE-SECRET-KEY-1... lines, as age-keygen writes them)"
+  recipients=$(sed -n 's/^# public key: //p' "$age_key" | tr '\n' ' ')
+  [ -z "$recipients" ] || say "the node's age recipient (encrypt the repository's SOPS files for it): $recipients"
+}
+
+# install_age_key: the node's identities, readable by root alone. An
+# existing agent.yaml (kept) must point at them itself. A new key restarts
+# the agent: the current revision is loaded again, and the stacks it
+# refused for want of the key are applied.
+install_age_key() {
+  [ -n "$age_key" ] || return 1
+  if [ "$config_action" = keep ] && [ -f "$config_file" ] && ! grep -q 'age_identity_file:' "$config_file"; then
+    warn "$config_file does not use the age key: add 'secrets: {age_identity_file: $age_key_path}' to it"
+  fi
+  install_file "$age_key" "$age_key_file" 0400
 }
 
 # find_binary: the skiff binary to install, built from the checkout when
@@ -234,9 +271,11 @@ install_file() {
   act "install $2" install_atomically "$1" "$2" "$3"
 }
 
+# install_atomically SRC DEST MODE: the copy is never readable by others
+# before it has its mode (the node's age key goes through here).
 install_atomically() {
   mkdir -p "$(dirname "$2")" &&
-    cp "$1" "$2.tmp.$$" &&
+    (umask 077 && cp "$1" "$2.tmp.$$") &&
     chmod "$3" "$2.tmp.$$" &&
     mv -f "$2.tmp.$$" "$2"
 }
@@ -305,7 +344,8 @@ check_docker() {
   fi
 }
 
-# start_unit BIN_CHANGED UNIT_CHANGED CONFIG_CHANGED
+# start_unit RESTART UNIT_CHANGED CONFIG_CHANGED: RESTART for a new binary
+# or a new age key
 start_unit() {
   if [ -n "$root" ]; then
     if command -v systemctl >/dev/null 2>&1; then
@@ -333,11 +373,13 @@ start_unit() {
 do_install() {
   find_binary
   find_unit
+  check_age_key
   prepare_config
   changed=0
   bin_changed=0 unit_changed=0 config_changed=0
   install_file "$src_bin" "$bin_file" 0755 && bin_changed=1
   install_file "$src_unit" "$unit_file" 0644 && unit_changed=1
+  install_age_key && bin_changed=1 # restarts, as a new binary does
   install_config && config_changed=1
   start_unit "$bin_changed" "$unit_changed" "$config_changed"
   check_docker
@@ -373,7 +415,7 @@ do_uninstall() {
 }
 
 purge() {
-  for f in "$config_file" "$config_file.bak"; do
+  for f in "$config_file" "$config_file.bak" "$age_key_file"; do
     if [ -e "$f" ]; then
       act "remove $f" rm -f "$f"
     fi
@@ -387,6 +429,9 @@ purge() {
   fi
   if [ -e "$state_dir" ]; then
     act "remove $state_dir" rm -rf "$state_dir"
+  fi
+  if [ -e "$secrets_dir" ]; then
+    act "remove the decrypted files in $secrets_dir" rm -rf "$secrets_dir"
   fi
   if [ -n "$root" ]; then
     return

@@ -165,6 +165,11 @@ func newAgent(cfg Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.hooks = hooks
+	if cfg.Secrets.AgeIdentityFile != "" {
+		if _, err := cfg.keyring().Identities(); err != nil {
+			a.log.Warn("age identities unusable: stacks with encrypted files are refused until they are", "error", err)
+		}
+	}
 	return a, nil
 }
 

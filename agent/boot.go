@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -104,7 +103,7 @@ func (a *Agent) takeCheckout(ctx context.Context) {
 	if !ok {
 		return
 	}
-	d, err := manifests.Load(filepath.Join(dir, a.cfg.Source.Path), a.cfg.node())
+	d, err := a.cfg.load(dir)
 	if err != nil {
 		a.log.Warn("current checkout unusable; waiting for the next revision", "revision", short(commit), "error", err)
 		return

@@ -30,6 +30,7 @@ type Config struct {
 	Docker     DockerConfig      `yaml:"docker"`
 	Registries []string          `yaml:"registries"`
 	Notify     []NotifyConfig    `yaml:"notify"`
+	Secrets    SecretsConfig     `yaml:"secrets"`
 }
 
 // SourceConfig says where the manifests repository is and how to follow it.
@@ -68,6 +69,19 @@ type DockerConfig struct {
 	ConfigFile string `yaml:"config_file"`
 }
 
+// SecretsConfig says how the node decrypts the repository's files
+// encrypted with SOPS for age recipients.
+type SecretsConfig struct {
+	// AgeIdentityFile holds the node's age identities (AGE-SECRET-KEY-1…
+	// lines, as age-keygen writes them; several lines for several keys).
+	// Without it, a stack that uses an encrypted file is refused.
+	AgeIdentityFile string `yaml:"age_identity_file"`
+	// RuntimeDir receives the decrypted files containers mount; it must
+	// be outside state_dir, and should be on tmpfs (the default is under
+	// systemd's RuntimeDirectory).
+	RuntimeDir string `yaml:"runtime_dir"`
+}
+
 // Defaults of the fields that have one (DESIGN.md §2).
 const (
 	DefaultBranch   = "main"
@@ -75,6 +89,9 @@ const (
 	DefaultTimeout  = 20 * time.Second
 	DefaultStateDir = "/var/lib/skiff"
 	DefaultSocket   = "/run/skiff/skiff.sock"
+	// DefaultSecretsDir is under the unit's RuntimeDirectory=skiff: tmpfs,
+	// emptied at boot, never on the state directory's disk.
+	DefaultSecretsDir = "/run/skiff/secrets"
 	// MinInterval keeps a typo such as "1ms" from turning a fleet into a
 	// denial of service against its Git server.
 	MinInterval = time.Second
@@ -92,6 +109,7 @@ func DefaultConfig(hostname string) Config {
 		},
 		StateDir: DefaultStateDir,
 		API:      APIConfig{Socket: DefaultSocket},
+		Secrets:  SecretsConfig{RuntimeDir: DefaultSecretsDir},
 	}
 }
 
@@ -144,6 +162,7 @@ func (c Config) ValidateLocal() error {
 			add("api.metrics_listen", "must be host:port, got %q", c.API.MetricsListen)
 		}
 	}
+	errs = append(errs, c.Secrets.validate(c.StateDir)...)
 	for i, r := range c.Registries {
 		if !hostPattern.MatchString(r) {
 			add(fmt.Sprintf("registries[%d]", i), "%q must be a registry host[:port], without scheme or path", r)
@@ -152,6 +171,25 @@ func (c Config) ValidateLocal() error {
 	errs = append(errs, c.validateLabelVars()...)
 	errs = append(errs, c.validateNotify()...)
 	return errors.Join(errs...)
+}
+
+func (s SecretsConfig) validate(stateDir string) []error {
+	var errs []error
+	if s.AgeIdentityFile != "" && !filepath.IsAbs(s.AgeIdentityFile) {
+		errs = append(errs, fmt.Errorf("secrets.age_identity_file: must be an absolute path, got %q", s.AgeIdentityFile))
+	}
+	if !filepath.IsAbs(s.RuntimeDir) {
+		errs = append(errs, fmt.Errorf("secrets.runtime_dir: must be an absolute path, got %q", s.RuntimeDir))
+	} else if filepath.IsAbs(stateDir) && (within(s.RuntimeDir, stateDir) || within(stateDir, s.RuntimeDir)) {
+		errs = append(errs, fmt.Errorf("secrets.runtime_dir: %s and state_dir %s must not contain each other: decrypted files never go to the state directory", s.RuntimeDir, stateDir))
+	}
+	return errs
+}
+
+// within reports whether path p is dir or below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(p))
+	return err == nil && filepath.IsLocal(rel)
 }
 
 func (s SourceConfig) validate() []error {

@@ -10,6 +10,7 @@ import (
 	"github.com/skiffops/skiff/agent/api"
 	"github.com/skiffops/skiff/agent/engine"
 	"github.com/skiffops/skiff/agent/ledger"
+	"github.com/skiffops/skiff/agent/secrets"
 	"github.com/skiffops/skiff/manifests"
 	"github.com/skiffops/skiff/reconcile"
 )
@@ -22,9 +23,20 @@ func (c Config) node() manifests.Node {
 // filesDir holds the content-addressed copies of repository files.
 func (c Config) filesDir() string { return filepath.Join(c.StateDir, "files") }
 
+// keyring decrypts the repository's SOPS files with the node's identities.
+func (c Config) keyring() *secrets.Keyring { return secrets.NewKeyring(c.Secrets.AgeIdentityFile) }
+
+// load turns the checkout in dir (its source.path applies) into this
+// node's desired state; a stack whose encrypted files the node cannot
+// decrypt is refused.
+func (c Config) load(dir string) (*manifests.Desired, error) {
+	return manifests.Load(filepath.Join(dir, c.Source.Path), c.node(), manifests.WithDecrypter(c.keyring()))
+}
+
 // newEngine connects to the configured Docker engine for this node.
 func newEngine(ctx context.Context, c Config, opts engine.Options) (*engine.Engine, error) {
 	opts.Host, opts.Node, opts.FilesDir = c.Docker.Host, c.Node, c.filesDir()
+	opts.SecretsDir, opts.Decrypter = c.Secrets.RuntimeDir, c.keyring()
 	return engine.New(ctx, opts)
 }
 
@@ -69,7 +81,7 @@ func planFor(ctx context.Context, eng *engine.Engine, d reconcile.Desired, obs r
 // then the checkout places, refuses (they keep what they run) or drops
 // (they are removed) them.
 func PlanCheckout(ctx context.Context, c Config, repo string) (api.Plan, error) {
-	d, err := manifests.Load(filepath.Join(repo, c.Source.Path), c.node())
+	d, err := c.load(repo)
 	if err != nil {
 		return api.Plan{}, fmt.Errorf("load %s: %w", repo, err)
 	}

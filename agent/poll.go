@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/skiffops/skiff/agent/api"
@@ -143,7 +142,7 @@ func (a *Agent) selectRevision(ctx context.Context, head string, rev *store.Revi
 	if err != nil {
 		return nil, fmt.Errorf("check out %s: %w", short(head), err)
 	}
-	d, err := manifests.Load(filepath.Join(dir, a.cfg.Source.Path), a.cfg.node())
+	d, err := a.cfg.load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errRefused, err)
 	}

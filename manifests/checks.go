@@ -195,6 +195,9 @@ func (c *stackCheck) finish() {
 		return
 	}
 	c.project = p
+	if !c.checkSecretUse(p) {
+		return
+	}
 	st := &Stack{Name: c.in.name, Dir: c.dir, Project: p}
 	for _, s := range projectServices(p) {
 		img, _ := canonicalImage(s.Image)

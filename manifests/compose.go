@@ -69,6 +69,10 @@ const validateNode = "skiff-validate"
 func (c *stackCheck) readDotEnv() bool {
 	skiff := c.skiffVars()
 	c.env = types.Mapping{}
+	secret, ok := c.readSopsDotEnv()
+	if !ok {
+		return false
+	}
 	rel := c.rel + "/" + DotEnvFile
 	real, err := c.inRepo(filepath.Join(c.dir, DotEnvFile))
 	switch {
@@ -81,10 +85,32 @@ func (c *stackCheck) readDotEnv() bool {
 			return false
 		}
 	}
+	if !c.addSecretEnv(secret, skiff) {
+		return false
+	}
 	for k, v := range skiff {
 		c.env[k] = v
 	}
 	return true
+}
+
+// addSecretEnv adds the placeholders of .sops.env's variables; a variable
+// of both .env and .sops.env is an error (which one would win is a guess).
+func (c *stackCheck) addSecretEnv(secret map[string]string, skiff types.Mapping) bool {
+	rel := c.rel + "/" + SopsDotEnvFile
+	ok := true
+	for _, k := range sortedKeys(secret) {
+		switch _, dup := c.env[k]; {
+		case skiff[k] != "":
+			c.add(Warning, "", rel, 0, k+" is set by skiff; the .sops.env value is ignored")
+		case dup:
+			c.add(Error, "", rel, 0, k+" is set in both "+DotEnvFile+" and "+SopsDotEnvFile+": keep it in one")
+			ok = false
+		default:
+			c.env[k] = secret[k]
+		}
+	}
+	return ok
 }
 
 var dotenvLine = regexp.MustCompile(`line (\d+): `)
@@ -93,6 +119,9 @@ func (c *stackCheck) parseDotEnv(real, rel string, skiff types.Mapping) bool {
 	data, err := os.ReadFile(real)
 	if err != nil {
 		c.add(Error, "", rel, 0, err.Error())
+		return false
+	}
+	if !c.checkReserved(rel, data) {
 		return false
 	}
 	vars, err := dotenv.ParseWithLookup(bytes.NewReader(data), func(k string) (string, bool) {
@@ -106,6 +135,10 @@ func (c *stackCheck) parseDotEnv(real, rel string, skiff types.Mapping) bool {
 			msg = strings.Replace(msg, m[0], "", 1)
 		}
 		c.add(Error, "", rel, line, msg)
+		return false
+	}
+	if _, encrypted := vars["sops_mac"]; encrypted {
+		c.add(Error, "", rel, lineWith(data, "sops_mac="), "this .env is encrypted with SOPS: name it "+SopsDotEnvFile+" for skiff to decrypt it on the node")
 		return false
 	}
 	for k, v := range vars {

@@ -60,9 +60,21 @@
 // overlay file name or in x-skiff, ignoring node names and labels; ports then
 // clash only between services whose placements can meet on one node.
 //
+// # Encrypted files
+//
+// Repository files encrypted with SOPS for age recipients (*.sops.yaml,
+// *.sops.json, *.sops.env, *.sops) can be used wherever a stack uses a
+// repository file, and the stack's .sops.env is interpolated beside .env.
+// manifests never decrypts: it records such files in Stack.Files with their
+// format, puts the values of encrypted dotenv files in the environment as
+// {{sops:FILE:KEY}} placeholders, and, given the agent's Decrypter
+// (WithDecrypter), refuses a stack whose files the node cannot decrypt
+// (sops.go).
+//
 // # Spec hash
 //
 // Service.Hash is skiff's own (see hash.go): a versioned, canonical encoding
-// of what reaches the container, with repository files by content digest,
-// stable across compose-go upgrades and checkout paths.
+// of what reaches the container, with repository files by content digest
+// (encrypted files by the digest of their ciphertext), stable across
+// compose-go upgrades and checkout paths.
 package manifests

@@ -83,6 +83,9 @@ type specV1 struct {
 	DNSSearch         []string            `json:"dns_search,omitempty"` // order matters
 	SecurityOpt       []string            `json:"security_opt,omitempty"`
 	GroupAdd          []string            `json:"group_add,omitempty"`
+	// SopsEnv holds the digests of the encrypted dotenv files whose
+	// values the environment uses as placeholders (sops.go).
+	SopsEnv []string `json:"sops_env,omitempty"`
 }
 
 type portV1 struct {
@@ -97,6 +100,7 @@ type mountV1 struct {
 	Target       string      `json:"target,omitempty"`
 	Source       string      `json:"source,omitempty"` // volume name or node path; empty for repository files
 	Digest       string      `json:"digest,omitempty"` // repository file or tree
+	Sops         string      `json:"sops,omitempty"`   // format of a SOPS file the node decrypts
 	ReadOnly     bool        `json:"read_only,omitempty"`
 	Propagation  string      `json:"propagation,omitempty"`
 	SELinux      string      `json:"selinux,omitempty"`
@@ -127,6 +131,7 @@ type networkV1 struct {
 type fileRefV1 struct {
 	Target string `json:"target,omitempty"`
 	Digest string `json:"digest,omitempty"`
+	Sops   string `json:"sops,omitempty"`   // format of a SOPS file the node decrypts
 	Source string `json:"source,omitempty"` // node path when not a repository file
 	UID    string `json:"uid,omitempty"`
 	GID    string `json:"gid,omitempty"`
@@ -184,6 +189,7 @@ func buildSpec(p *types.Project, s types.ServiceConfig, image string, files map[
 	spec.Networks = networks(p, s.Networks)
 	spec.Secrets = fileRefs(s.Secrets, func(src string) string { return p.Secrets[src].File }, files)
 	spec.Configs = fileRefs(toSecretRefs(s.Configs), func(src string) string { return p.Configs[src].File }, files)
+	spec.SopsEnv = secretDigests(p, s, files)
 	spec.Health = health(s.HealthCheck)
 	spec.Devices = devices(s.Devices)
 	spec.Ulimits = ulimits(s.Ulimits)

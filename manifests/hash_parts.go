@@ -17,7 +17,7 @@ func mounts(p *types.Project, vols []types.ServiceVolumeConfig, files map[string
 		switch v.Type {
 		case types.VolumeTypeBind:
 			if f, ok := files[v.Source]; ok {
-				m.Digest = f.Digest
+				m.Digest, m.Sops = f.Digest, f.Sops
 			} else {
 				m.Source = v.Source
 			}
@@ -107,7 +107,7 @@ func fileRefs(refs []types.ServiceSecretConfig, fileOf func(string) string, file
 			f.Mode = strconv.FormatInt(int64(*r.Mode), 8)
 		}
 		if repo, ok := files[fileOf(r.Source)]; ok {
-			f.Digest = repo.Digest
+			f.Digest, f.Sops = repo.Digest, repo.Sops
 		} else {
 			f.Source = fileOf(r.Source)
 		}

@@ -87,6 +87,10 @@ type File struct {
 	Rel    string // relative to the repository root, slash-separated
 	Digest string // sha256:<hex> of the content; for directories, of the tree listing
 	Dir    bool
+	// Sops is the format (yaml, json, dotenv, binary) of a file encrypted
+	// with SOPS, which the node decrypts; Digest is then that of the
+	// encrypted content. Empty for plain files.
+	Sops string `json:",omitempty"`
 }
 
 var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -95,7 +99,11 @@ var projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 // only when the revision must be refused as a whole: no stacks/ directory,
 // or an unreadable or invalid fleet.yaml (*FleetError). A stack with an
 // error is reported in Problems and left out; the other stacks are returned.
-func Load(dir string, node Node) (*Desired, error) {
+func Load(dir string, node Node, opts ...LoadOption) (*Desired, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	repo, names, err := openRepo(dir)
 	if err != nil {
 		return nil, err
@@ -107,7 +115,7 @@ func Load(dir string, node Node) (*Desired, error) {
 	d := &Desired{Fleet: fleet}
 	var loaded []*stackCheck
 	for _, name := range names {
-		c := checkStack(stackInput{repo: repo, name: name, region: node.Region, node: &node, fleet: &fleet})
+		c := checkStack(stackInput{repo: repo, name: name, region: node.Region, node: &node, fleet: &fleet, decrypter: o.decrypter})
 		d.Problems = append(d.Problems, c.problems...)
 		if c.stack != nil {
 			loaded = append(loaded, c)

@@ -65,7 +65,16 @@ func (c *stackCheck) resolveRef(r ref) (string, bool) {
 		r.report(fmt.Sprintf("%s %s: %v", r.what, r.raw, err))
 		return "", false
 	}
-	c.files[abs] = File{Path: abs, Rel: c.relToRepo(abs), Digest: digest, Dir: dir}
+	f := File{Path: abs, Rel: c.relToRepo(abs), Digest: digest, Dir: dir}
+	if format, ok := sopsFormat(abs); ok && !dir {
+		sf, err := c.openSops(real, format)
+		if err != nil {
+			c.reportSops(func(msg string) { r.report(fmt.Sprintf("%s %s: %s", r.what, r.raw, msg)) }, err)
+			return "", false
+		}
+		f.Sops, c.sops[abs] = format, sf
+	}
+	c.files[abs] = f
 	return abs, true
 }
 
@@ -87,13 +96,49 @@ func (c *stackCheck) checkServicePaths(name string) {
 			continue
 		}
 		at, file, line := c.itemAt(name, "env_file", matchText("path", ef.Path))
-		if p, ok := c.resolveRef(ref{raw: ef.Path, what: "env_file", report: c.reporterIn(name, at, file, line)}); ok {
+		report := c.reporterIn(name, at, file, line)
+		p, ok := c.resolveRef(ref{raw: ef.Path, what: "env_file", report: report})
+		switch {
+		case !ok:
+		case c.files[p].Sops != "":
+			c.secretEnvFile(&s, p, ef.Path, report)
+		default:
 			ef.Path = p
 			envFiles = append(envFiles, ef)
 		}
 	}
 	s.EnvFiles = envFiles
 	c.project.Services[name] = s
+}
+
+// secretEnvFile sets the variables of an encrypted env_file as
+// placeholders, under those the service's environment sets itself, and
+// keeps the file from compose-go, which would read its ciphertext. A
+// variable also set by a plain env_file takes the encrypted value.
+func (c *stackCheck) secretEnvFile(s *types.ServiceConfig, p, raw string, report func(string)) {
+	if format := c.files[p].Sops; format != "dotenv" {
+		report(fmt.Sprintf("env_file %s is a SOPS %s file: an env_file holds KEY=value lines, encrypt it as *.sops.env", raw, format))
+		return
+	}
+	rel, err := filepath.Rel(c.dir, p)
+	if err != nil {
+		report(fmt.Sprintf("env_file %s: %v", raw, err))
+		return
+	}
+	vars, err := secretEnv(c.sops[p], filepath.ToSlash(rel))
+	if err != nil {
+		c.reportSops(func(msg string) { report("env_file " + raw + ": " + msg) }, sopsError{err})
+		return
+	}
+	if s.Environment == nil {
+		s.Environment = types.MappingWithEquals{}
+	}
+	for _, k := range sortedKeys(vars) {
+		if _, set := s.Environment[k]; !set {
+			v := vars[k]
+			s.Environment[k] = &v
+		}
+	}
 }
 
 func (c *stackCheck) optionalMissing(p string) bool {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v4"
+
+	"github.com/skiffops/skiff/internal/sopsfile"
 )
 
 // File names of a stack. Only compose.yaml is read (not compose.yml or
@@ -28,6 +30,8 @@ type stackInput struct {
 	region string
 	node   *Node // nil when validating: node names and labels are ignored
 	fleet  *Fleet
+	// decrypter, when set, says whether this node decrypts a SOPS file.
+	decrypter Decrypter
 }
 
 // source is one YAML file of a stack as written.
@@ -47,10 +51,11 @@ type stackCheck struct {
 	env      types.Mapping
 	missing  []string // variables interpolated but not set
 	project  *types.Project
-	place    map[string]placement     // per placed service
-	update   map[string]string        // per placed service
-	grace    map[string]time.Duration // per placed service: x-skiff.health_grace
-	files    map[string]File          // repository files by absolute path
+	place    map[string]placement      // per placed service
+	update   map[string]string         // per placed service
+	grace    map[string]time.Duration  // per placed service: x-skiff.health_grace
+	files    map[string]File           // repository files by absolute path
+	sops     map[string]*sopsfile.File // the SOPS files among them, parsed
 	problems []Problem
 	stack    *Stack
 }
@@ -61,6 +66,7 @@ func checkStack(in stackInput) *stackCheck {
 		dir:   filepath.Join(in.repo, StacksDir, in.name),
 		rel:   StacksDir + "/" + in.name,
 		files: map[string]File{},
+		sops:  map[string]*sopsfile.File{},
 	}
 	if !projectName.MatchString(in.name) {
 		c.problems = append(c.problems, Problem{File: c.rel, Stack: in.name, Msg: fmt.Sprintf(
@@ -131,6 +137,9 @@ func (c *stackCheck) readSource(name string) (*source, bool) {
 	data, err := os.ReadFile(real)
 	if err != nil {
 		c.add(Error, "", rel, 0, err.Error())
+		return nil, false
+	}
+	if !c.checkReserved(rel, data) {
 		return nil, false
 	}
 	root, err := parseYAML(data)

@@ -42,6 +42,7 @@ func Validate(dir string) ([]Problem, error) {
 		perRegion[i] = append(perRegion[i], crossCheck(checks, false)...)
 	}
 	ps = append(ps, mergeRegions(regions, perRegion)...)
+	ps = append(ps, checkRepoSops(repo)...)
 	return sortProblems(ps), nil
 }
 

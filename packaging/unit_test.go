@@ -57,11 +57,13 @@ func TestUnitKeys(t *testing.T) {
 			"KillMode":         "process",
 			"StateDirectory":   "skiff",
 			"RuntimeDirectory": "skiff",
-			"WatchdogSec":      "30s",
-			"NoNewPrivileges":  "yes",
-			"ProtectSystem":    "strict",
-			"PrivateTmp":       "yes",
-			"UMask":            "0022",
+			// decrypted files stay mounted while the agent is stopped
+			"RuntimeDirectoryPreserve": "yes",
+			"WatchdogSec":              "30s",
+			"NoNewPrivileges":          "yes",
+			"ProtectSystem":            "strict",
+			"PrivateTmp":               "yes",
+			"UMask":                    "0022",
 		},
 		"Install": {"WantedBy": "multi-user.target"},
 	}

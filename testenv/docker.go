@@ -259,6 +259,16 @@ func RemoveContainer(ctx context.Context, cli *client.Client, nameOrID string) e
 	return nil
 }
 
+// StopContainer stops a container, as `docker stop -t 2` does: the engine's
+// restart policy leaves a container stopped this way alone.
+func StopContainer(ctx context.Context, cli *client.Client, nameOrID string) error {
+	timeout := 2
+	if err := cli.ContainerStop(ctx, nameOrID, container.StopOptions{Timeout: &timeout}); err != nil {
+		return fmt.Errorf("stop container %s: %w", nameOrID, err)
+	}
+	return nil
+}
+
 // Network is what tests outside the engine adapter check of a network.
 type Network struct {
 	ID       string

@@ -83,13 +83,17 @@ func (e *Engine) spec(ctx context.Context, r reconcile.CreateRequest) (container
 	if err != nil {
 		return containerSpec{}, err
 	}
+	env, err := e.materializeSecrets(r.Stack, files)
+	if err != nil {
+		return containerSpec{}, err
+	}
 	inherit, err := e.anonymousVolumes(ctx, r.Replaces)
 	if err != nil {
 		return containerSpec{}, err
 	}
 	return buildSpec(specRequest{
 		Stack: r.Stack, Service: r.Service, Number: r.Number, Name: r.Name, Node: e.opts.Node,
-		Revision: r.Revision, Image: from, ImageID: id, Files: files, Inherit: inherit,
+		Revision: r.Revision, Image: from, ImageID: id, Files: files, Env: env, Inherit: inherit,
 	})
 }
 

@@ -11,5 +11,9 @@
 // content-addressed copies under Options.FilesDir, always read-only, even
 // where compose would mount them writable (spec.go lists this with the other
 // deliberate differences from compose), and CollectFiles removes the copies
-// that no kept spec and no container refers to.
+// that no kept spec and no container refers to. Files encrypted with SOPS
+// are copied there encrypted; their plaintext is decrypted (Options.Decrypter)
+// into Options.SecretsDir, the runtime directory, and mounted from there;
+// the values of encrypted dotenv files go straight into the environment
+// (secrets.go).
 package engine

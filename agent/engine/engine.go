@@ -26,6 +26,11 @@ type Options struct {
 	// FilesDir holds the content-addressed copies of repository files that
 	// containers mount (state_dir/files).
 	FilesDir string
+	// SecretsDir holds the plaintext of the encrypted repository files
+	// that containers mount (secrets.runtime_dir), and Decrypter decrypts
+	// them; without both, a stack with encrypted files cannot be created.
+	SecretsDir string
+	Decrypter  Decrypter
 	// Grace is how long a container without healthcheck must keep running,
 	// without restarting, to pass the health gate. Default 5s.
 	Grace time.Duration
@@ -42,10 +47,11 @@ type Options struct {
 
 // Engine drives the Docker Engine API for one node.
 type Engine struct {
-	cli   *client.Client
-	opts  Options
-	log   *slog.Logger
-	files *fileStore
+	cli     *client.Client
+	opts    Options
+	log     *slog.Logger
+	files   *fileStore
+	secrets *secretStore // nil without SecretsDir and Decrypter
 }
 
 const (
@@ -82,7 +88,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
 	log := o.Logger.With("component", "engine")
-	e := &Engine{cli: cli, opts: o, log: log, files: newFileStore(o.FilesDir, log)}
+	e := &Engine{cli: cli, opts: o, log: log, files: newFileStore(o.FilesDir, log), secrets: newSecretStore(o.SecretsDir, o.Decrypter, log)}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	ping, err := cli.Ping(pctx)

@@ -23,16 +23,21 @@ import (
 // container mounts is never removed, whatever keep says, since it would be
 // gone when the container restarts. It holds off every CreateContainer
 // while it runs, so that a copy made for a container being created is
-// either kept or made again. Names under FilesDir that skiff does not write
-// are left alone.
+// either kept or made again. The plaintext copies under SecretsDir are
+// collected by the same rules. Names that skiff does not write are left
+// alone.
 func (e *Engine) CollectFiles(ctx context.Context, keep []*manifests.Stack) (removed int, err error) {
 	e.files.mu.Lock()
 	defer e.files.mu.Unlock()
-	mounted, err := e.mountedCopies(ctx)
+	sources, err := e.mountSources(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("collect repository files: %w", err)
 	}
-	removed, err = e.files.collect(referencedCopies(keep), mounted)
+	removed, err = e.files.collect(referencedCopies(keep), entriesUnder(e.files.dir, sources))
+	if e.secrets != nil {
+		n, serr := e.secrets.collect(referencedSecrets(keep), entriesUnder(e.secrets.dir, sources))
+		removed, err = removed+n, errors.Join(err, serr)
+	}
 	if removed > 0 {
 		e.log.Info("repository file copies collected", "removed", removed, "dir", e.files.dir)
 	}
@@ -42,28 +47,38 @@ func (e *Engine) CollectFiles(ctx context.Context, keep []*manifests.Stack) (rem
 	return removed, nil
 }
 
-// mountedCopies lists the copies (<key>/<base>) that containers mount, from
-// one list of every container on the engine.
-func (e *Engine) mountedCopies(ctx context.Context) (map[string]bool, error) {
+// mountSources lists the host paths that containers mount, from one list
+// of every container on the engine.
+func (e *Engine) mountSources(ctx context.Context) ([]string, error) {
 	ctx, cancel := e.callCtx(ctx)
 	defer cancel()
 	cs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	roots := []string{filepath.Clean(e.files.dir)}
-	if real, err := filepath.EvalSymlinks(e.files.dir); err == nil && real != roots[0] {
-		roots = append(roots, real)
-	}
-	out := map[string]bool{}
+	var out []string
 	for _, c := range cs {
 		for _, m := range c.Mounts {
-			if entry, ok := copyEntryOf(roots, m.Source); ok {
-				out[entry] = true
-			}
+			out = append(out, m.Source)
 		}
 	}
 	return out, nil
+}
+
+// entriesUnder lists the copies (<key>/<base>) under dir that sources
+// name.
+func entriesUnder(dir string, sources []string) map[string]bool {
+	roots := []string{filepath.Clean(dir)}
+	if real, err := filepath.EvalSymlinks(dir); err == nil && real != roots[0] {
+		roots = append(roots, real)
+	}
+	out := map[string]bool{}
+	for _, src := range sources {
+		if entry, ok := copyEntryOf(roots, src); ok {
+			out[entry] = true
+		}
+	}
+	return out
 }
 
 // copyEntryOf returns the <key>/<base> of a host path inside one of roots.

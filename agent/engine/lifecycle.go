@@ -30,8 +30,14 @@ func (e *Engine) inspect(ctx context.Context, id string) (container.InspectRespo
 	return info, nil
 }
 
-// StartContainer starts a created or stopped container.
+// StartContainer starts a created or stopped container, decrypting again
+// the files it mounts from the secrets directory when they are gone.
 func (e *Engine) StartContainer(ctx context.Context, id string) error {
+	e.files.mu.RLock()
+	defer e.files.mu.RUnlock()
+	if err := e.restoreSecrets(ctx, id); err != nil {
+		return fmt.Errorf("start %s: %w", short(id), err)
+	}
 	ctx, cancel := e.callCtx(ctx)
 	defer cancel()
 	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {

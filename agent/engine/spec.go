@@ -100,6 +100,9 @@ type specRequest struct {
 	// the variantKey of secrets and configs with uid, gid or mode to their
 	// own copy: what materializeStack returns.
 	Files map[string]string
+	// Env maps the placeholders of encrypted dotenv values
+	// (manifests.SecretRef) to their plaintext, for the environment.
+	Env map[string]string
 	// Inherit maps a mount target to the volume the replaced container had
 	// there, for the anonymous volumes compose carries over on recreate: the
 	// service's volumes without a source and the image's VOLUMEs. Optional.

@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/strslice"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/skiffops/skiff/manifests"
 	"github.com/skiffops/skiff/reconcile"
 )
 
@@ -28,6 +29,10 @@ func (b *specBuilder) config(spec *containerSpec) error {
 	if err != nil {
 		return err
 	}
+	env, err := b.environment()
+	if err != nil {
+		return err
+	}
 	spec.Config = &container.Config{
 		Hostname:     s.Hostname,
 		Domainname:   s.DomainName,
@@ -37,7 +42,7 @@ func (b *specBuilder) config(spec *containerSpec) error {
 		OpenStdin:    s.StdinOpen,
 		AttachStdout: true, // as compose: harmless when nobody attaches
 		AttachStderr: true,
-		Env:          envList(s.Environment),
+		Env:          env,
 		Cmd:          shellCommand(s.Command),
 		Entrypoint:   shellCommand(s.Entrypoint),
 		Healthcheck:  health,
@@ -73,6 +78,27 @@ func envList(env types.MappingWithEquals) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// environment is the service's environment with the values of encrypted
+// dotenv files in place of their placeholders.
+func (b *specBuilder) environment() ([]string, error) {
+	env := envList(b.svc.Environment)
+	for i, kv := range env {
+		if !strings.Contains(kv, "{{sops:") {
+			continue
+		}
+		k, _, _ := strings.Cut(kv, "=")
+		v, err := manifests.ReplaceSecrets(kv, func(r manifests.SecretRef) (string, bool) {
+			v, ok := b.req.Env[r.Placeholder()]
+			return v, ok
+		})
+		if err != nil {
+			return nil, b.refuse("environment."+k, "%v", err)
+		}
+		env[i] = v
+	}
+	return env, nil
 }
 
 // stopSeconds truncates stop_grace_period to whole seconds, as compose does.

@@ -87,6 +87,9 @@ func (b *specBuilder) bind(m *mountSet, key string, v types.ServiceVolumeConfig)
 	}
 	v.ReadOnly = v.ReadOnly || fromRepo
 	opt := v.Bind
+	if fromRepo && b.decrypted(v.Source) {
+		return b.decryptedBind(m, key, v, src)
+	}
 	if opt == nil || opt.SELinux != "" || (bool(opt.CreateHostPath) && opt.Propagation == "" && opt.Recursive == "") {
 		if opt != nil && opt.SELinux != "" && !bool(opt.CreateHostPath) && !fromRepo {
 			return b.refuse(key+".bind.selinux", "cannot be asked together with create_host_path: false; set create_host_path: true")
@@ -103,6 +106,36 @@ func (b *specBuilder) bind(m *mountSet, key string, v types.ServiceVolumeConfig)
 		Consistency: mount.Consistency(v.Consistency),
 		BindOptions: &mount.BindOptions{Propagation: mount.Propagation(opt.Propagation), CreateMountpoint: bool(opt.CreateHostPath)},
 	})
+	return nil
+}
+
+// decrypted reports whether the checkout path p is an encrypted file the
+// node decrypts.
+func (b *specBuilder) decrypted(p string) bool {
+	for _, f := range b.req.Stack.Files {
+		if f.Path == p {
+			return f.Sops != "" && !f.Dir
+		}
+	}
+	return false
+}
+
+// decryptedBind mounts the plaintext of an encrypted file with the Mount
+// API, which never creates a missing source: the engine must fail to start
+// the container rather than mount an empty directory in its place (at boot
+// the runtime directory is empty until the agent decrypts again).
+func (b *specBuilder) decryptedBind(m *mountSet, key string, v types.ServiceVolumeConfig, src string) error {
+	mt := mount.Mount{Type: mount.TypeBind, Source: src, Target: v.Target, ReadOnly: true, Consistency: mount.Consistency(v.Consistency)}
+	if opt := v.Bind; opt != nil {
+		if opt.SELinux != "" {
+			return b.refuse(key+".bind.selinux", "cannot relabel a decrypted file: mount it without selinux:")
+		}
+		if opt.Recursive != "" {
+			return b.refuse(key+".bind.recursive", "needs Docker API 1.44")
+		}
+		mt.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(opt.Propagation)}
+	}
+	m.mounts = append(m.mounts, mt)
 	return nil
 }
 

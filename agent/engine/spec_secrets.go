@@ -155,11 +155,21 @@ type fileVariant struct {
 
 // stackVariants lists the copies the secrets and configs of a stack's
 // services ask for with uid, gid or mode, refusing ids and modes that
-// cannot be honoured.
+// cannot be honoured. Encrypted files are left to sopsVariants: their
+// variants hold the plaintext, under the secrets directory.
 func stackVariants(st *manifests.Stack) ([]fileVariant, error) {
+	return variantsOf(st, false)
+}
+
+// sopsVariants lists the variants of the encrypted files of a stack.
+func sopsVariants(st *manifests.Stack) ([]fileVariant, error) {
+	return variantsOf(st, true)
+}
+
+func variantsOf(st *manifests.Stack, sops bool) ([]fileVariant, error) {
 	digests := make(map[string]string, len(st.Files))
 	for _, f := range st.Files {
-		if hex, err := digestHex(f.Digest); err == nil && !f.Dir {
+		if hex, err := digestHex(f.Digest); err == nil && !f.Dir && (f.Sops != "") == sops {
 			digests[f.Path] = hex
 		}
 	}

@@ -55,6 +55,7 @@ func missingFiles(cfg agent.Config) []string {
 		{"source.auth.known_hosts_file", cfg.Source.Auth.KnownHostsFile},
 		{"source.verify.keyring_file", cfg.Source.Verify.KeyringFile},
 		{"docker.config_file", cfg.Docker.ConfigFile},
+		{"secrets.age_identity_file", cfg.Secrets.AgeIdentityFile},
 	}
 	for i, n := range cfg.Notify {
 		files = append(files, struct{ field, path string }{fmt.Sprintf("notify[%d].url_file", i), n.URLFile})

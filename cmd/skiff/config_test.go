@@ -86,6 +86,24 @@ func TestLoadConfigFlagsOverrideFile(t *testing.T) {
 	}
 }
 
+func TestLoadConfigSecrets(t *testing.T) {
+	cfg, err := loadWith(t, minimal+"secrets: {age_identity_file: /etc/skiff/age.key}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := agent.SecretsConfig{AgeIdentityFile: "/etc/skiff/age.key", RuntimeDir: agent.DefaultSecretsDir}
+	if cfg.Secrets != want {
+		t.Errorf("secrets %+v, want %+v", cfg.Secrets, want)
+	}
+	cfg, err = loadWith(t, minimal, "--secrets-age-identity-file", "/k/age.key", "--secrets-runtime-dir", "/run/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Secrets.AgeIdentityFile != "/k/age.key" || cfg.Secrets.RuntimeDir != "/run/other" {
+		t.Errorf("secrets from flags %+v", cfg.Secrets)
+	}
+}
+
 func TestLoadConfigErrors(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -116,6 +134,13 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad node name", minimal, []string{"--node", "Edge 7"}, []string{`node: "Edge 7" is not a valid node name`}},
 		{"bad registry", minimal, []string{"--registries", "https://reg/x"}, []string{"registries[0]"}},
 		{"bad metrics address", minimal, []string{"--api-metrics-listen", "9100"}, []string{"api.metrics_listen"}},
+		{"relative age identity file", minimal + "secrets: {age_identity_file: age.key}\n", nil, []string{"secrets.age_identity_file: must be an absolute path"}},
+		{"unknown secrets key", minimal + "secrets: {age_identity_files: [/k]}\n", nil,
+			[]string{`unknown key "secrets.age_identity_files" (known: age_identity_file, runtime_dir)`}},
+		{"runtime dir in the state dir", minimal, []string{"--secrets-runtime-dir", "/var/lib/skiff/secrets"},
+			[]string{"secrets.runtime_dir: /var/lib/skiff/secrets and state_dir /var/lib/skiff must not contain each other"}},
+		{"state dir in the runtime dir", minimal, []string{"--state-dir", "/run/skiff/secrets/state"}, []string{"secrets.runtime_dir"}},
+		{"relative runtime dir", minimal, []string{"--secrets-runtime-dir", "run/secrets"}, []string{"secrets.runtime_dir: must be an absolute path"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,7 +189,8 @@ func TestConfigFlagNames(t *testing.T) {
 	for _, name := range []string{"config", "node", "region", "labels", "source-url", "source-branch",
 		"source-path", "source-interval", "source-timeout", "source-auth-username", "source-auth-password-file",
 		"source-auth-ssh-key-file", "source-auth-known-hosts-file", "source-verify-keyring-file", "state-dir",
-		"api-socket", "api-metrics-listen", "docker-host", "docker-config-file", "registries"} {
+		"api-socket", "api-metrics-listen", "docker-host", "docker-config-file", "registries",
+		"secrets-age-identity-file", "secrets-runtime-dir"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("no flag --%s", name)
 		}
