@@ -32,12 +32,12 @@ var internalArrows = map[string][]string{
 	"reconcile":         {"manifests"},
 	"testenv":           {"*"},
 	"testenv/testimage": {},
-	"internal/durable":  {},            // leaf: fsync a file or directory
-	"internal/redact":   {},            // leaf: strip credentials from URLs
-	"e2e":               {"agent/api"}, // tests only: they run the skiff binary
-	"packaging":         {},            // tests only: the unit and install.sh
-	"packaging/mkpkg":   {},            // builds the .deb and .rpm
-	".":                 {},            // this test
+	"internal/durable":  {},                           // leaf: fsync a file or directory
+	"internal/redact":   {},                           // leaf: strip credentials from URLs
+	"e2e":               {"agent/api", "agent/store"}, // tests only: they run the skiff binary (and open its store once it stopped)
+	"packaging":         {},                           // tests only: the unit and install.sh
+	"packaging/mkpkg":   {},                           // builds the .deb and .rpm
+	".":                 {},                           // this test
 }
 
 // restricted libraries: import path prefix → the only packages that may
