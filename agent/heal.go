@@ -29,6 +29,7 @@ func (a *Agent) healLoop(ctx context.Context) {
 		if !sleep(ctx, healDebounce, nil) {
 			return
 		}
+		a.flushStore()
 		if err := a.heal(ctx); err != nil {
 			delay = b.next()
 			continue

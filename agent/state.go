@@ -42,7 +42,13 @@ type state struct {
 	source      api.SourceStatus
 	docker      api.DockerStatus
 	storeStatus api.StoreStatus
-	counters    api.Counters
+	// storeMissed is set when a store write failed: what the store lacks
+	// is written again by flushStore.
+	storeMissed bool
+	// missedRevisions are the revision records the store missed, in the
+	// order they were missed.
+	missedRevisions []store.Revision
+	counters        api.Counters
 }
 
 // loadedRevision is a revision that was fetched, verified and loaded with a

@@ -106,6 +106,11 @@ type StoreStatus struct {
 	Recovered bool   `json:"recovered"`
 	Reason    string `json:"reason,omitempty"`
 	MovedTo   string `json:"moved_to,omitempty"`
+	// WriteError is set while writes to the database fail (a full disk):
+	// the last failure. The agent keeps running and healing on what it
+	// knows in memory, and writes it again once writes succeed.
+	WriteError      string     `json:"write_error,omitempty"`
+	WriteErrorSince *time.Time `json:"write_error_since,omitempty"`
 }
 
 // StackStatus is one stack on the node.
