@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -58,7 +57,7 @@ func (c *stackCheck) readDotEnv() bool {
 var dotenvLine = regexp.MustCompile(`line (\d+): `)
 
 func (c *stackCheck) parseDotEnv(real, rel string, skiff types.Mapping) bool {
-	data, err := os.ReadFile(real)
+	data, err := readLimited(real, MaxYAMLSize)
 	if err != nil {
 		c.add(Error, "", rel, 0, err.Error())
 		return false
