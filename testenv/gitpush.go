@@ -162,6 +162,9 @@ func (s *GitHTTPServer) commit(files map[string]gitFile, msg string, parents []p
 	}
 	sig := object.Signature{Name: GitAuthorName, Email: GitAuthorEmail, When: s.nextCommitTime()}
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree, ParentHashes: parents}
+	if err := signCommit(c, s.signer); err != nil {
+		return plumbing.ZeroHash, err
+	}
 	obj := s.work.Storer.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("encode commit: %w", err)
