@@ -38,6 +38,10 @@ type state struct {
 	// retry is when stacks waiting for their images are tried again.
 	retry retryState
 
+	// repairFailing holds the stacks whose last repair failed, since when:
+	// their failures are logged once, not every round.
+	repairFailing map[string]time.Time
+
 	observed    reconcile.Observed // as of the last reconcile
 	source      api.SourceStatus
 	docker      api.DockerStatus
@@ -70,7 +74,7 @@ type retryState struct {
 func newState(cfg Config, version string) state {
 	return state{
 		node: cfg.Node, region: cfg.Region, version: version, startedAt: time.Now(),
-		ledger: ledger.New(),
+		ledger: ledger.New(), repairFailing: map[string]time.Time{},
 		source: api.SourceStatus{URL: redact.URL(cfg.Source.URL), Branch: cfg.Source.Branch},
 		retry:  retryState{b: backoff{min: time.Second, max: time.Minute, jitter: 0.1}},
 	}
