@@ -16,6 +16,7 @@ import (
 // a branch that disappears. Each time the other stacks are applied, the
 // node's running state is untouched, and status names the file and the key.
 func TestAgentOnBadInput(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil, "")
 	addr := freeAddr(t)
 	a, b, c := w.stack+"-a", w.stack+"-b", w.stack+"-c"

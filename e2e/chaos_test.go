@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// The fault tests call t.Parallel: they mostly wait on health gates and
+// polls, so two at a time (go test's -parallel is GOMAXPROCS) keep the suite
+// short; each has its own node, stacks and Git server.
+//
 // The fault campaigns run a few iterations in CI and many under `make
 // chaos`, which sets these variables. Every campaign prints its seed: the
 // same seed makes the same choices again (which stacks change, when the

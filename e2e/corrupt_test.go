@@ -22,6 +22,7 @@ import (
 // says so in status where the store was lost, and leaves the running
 // containers alone. The garbage store is TestAgentRebuildsACorruptStore.
 func TestAgentStartsOnDamagedState(t *testing.T) {
+	t.Parallel()
 	w := newAgentWorld(t, nil, "")
 	addr := freeAddr(t)
 	c1 := w.pushFiles(t, map[string]string{

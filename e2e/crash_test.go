@@ -105,6 +105,7 @@ func (f *crashFleet) want(revision string) nodeWant {
 // store, status and history consistent. CI runs 10 iterations; `make chaos`
 // runs 100 (SKIFF_CHAOS_ITERATIONS) and RELIABILITY.md records the counts.
 func TestAgentKilledAtRandomMomentsConverges(t *testing.T) {
+	t.Parallel()
 	r := chaosRand(t)
 	iterations := chaosIterations(t, 10, 100)
 	w := newAgentWorld(t, nil, "")

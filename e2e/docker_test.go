@@ -18,6 +18,7 @@ import (
 // is resumed (never left half-done: nothing set aside, nothing missing) and
 // the node runs the new revision.
 func TestAgentSurvivesDockerRestartsMidApply(t *testing.T) {
+	t.Parallel()
 	r := chaosRand(t)
 	iterations := chaosIterations(t, 2, 20)
 	proxy := testenv.FaultProxy(t, "unix:///var/run/docker.sock")

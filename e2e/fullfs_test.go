@@ -18,6 +18,7 @@ import (
 // disk. Once space is back, it writes what the store missed, applies the
 // pending revision, and a restart finds it all in the store.
 func TestAgentOnAFullStateDisk(t *testing.T) {
+	t.Parallel()
 	fs := testenv.SmallFileSystem(t, 64<<20)
 	w := newAgentWorld(t, nil, "")
 	stateDir := filepath.Join(fs.Dir, "state")

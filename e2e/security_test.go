@@ -24,6 +24,7 @@ import (
 // checks the modes of the state directory, the store and the socket, and
 // that the agent listens on no TCP port unless api.metrics_listen is set.
 func TestAgentKeepsCredentialsOutOfEverything(t *testing.T) {
+	t.Parallel()
 	const password, token = "git-password-9f3a7c", "registry-token-51d2e8"
 	dir := t.TempDir()
 	passwordFile := filepath.Join(dir, "git-password")
@@ -47,6 +48,7 @@ func TestAgentKeepsCredentialsOutOfEverything(t *testing.T) {
 		"fleet.yaml":                          fmt.Sprintf("registries: [%q]\n", reg.Addr()),
 		"stacks/" + w.stack + "/compose.yaml": "services:\n" + service("web", image, "web"),
 	}, "an image from the registry")
+	pushes := w.git.Requests().ReceivePack // the test's own
 	w.node.start()
 	w.waitApplied(t, c1)
 	if got := w.node.running()[w.stack+"-web-1"].Revision; got != c1 {
@@ -69,6 +71,9 @@ func TestAgentKeepsCredentialsOutOfEverything(t *testing.T) {
 		"plan":            runSkiff(t, "plan", "--socket", w.node.socket),
 	}
 	w.node.stop() // the store's last writes are on disk
+	if got := w.git.Requests(); got.ReceivePack != pushes || got.AdvertiseReceive != pushes {
+		t.Errorf("the agent pushed with the node's Git credential: %+v", got)
+	}
 	err := filepath.WalkDir(state, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err

@@ -20,6 +20,7 @@ import (
 // privileged stack the fleet's policy refuses while its other stack is
 // applied.
 func TestAgentAppliesOnlySignedCommits(t *testing.T) {
+	t.Parallel()
 	trusted := newKey(t, "Fleet Release")
 	stranger := newKey(t, "Someone Else")
 	keyring := filepath.Join(t.TempDir(), "keyring.asc")
