@@ -78,16 +78,17 @@ func (a *Agent) heal(ctx context.Context) error {
 // the first success after them says so.
 func (a *Agent) noteRepair(stack string, err error) {
 	a.update(func(s *state) {
-		since, failing := s.repairFailing[stack]
+		f, failing := s.repairFailing[stack]
 		switch {
 		case err != nil && !failing:
-			s.repairFailing[stack] = time.Now()
+			s.repairFailing[stack] = repairFailure{since: time.Now(), err: err.Error()}
 			a.log.Warn("repair failed; retried every healing round", "stack", stack, "error", err)
 		case err != nil:
+			s.repairFailing[stack] = repairFailure{since: f.since, err: err.Error()}
 			a.log.Debug("repair failed again", "stack", stack, "error", err)
 		case failing:
 			delete(s.repairFailing, stack)
-			a.log.Info("repair succeeded", "stack", stack, "failing_for", time.Since(since).Round(time.Second))
+			a.log.Info("repair succeeded", "stack", stack, "failing_for", time.Since(f.since).Round(time.Second))
 		}
 	})
 }

@@ -38,9 +38,9 @@ type state struct {
 	// retry is when stacks waiting for their images are tried again.
 	retry retryState
 
-	// repairFailing holds the stacks whose last repair failed, since when:
-	// their failures are logged once, not every round.
-	repairFailing map[string]time.Time
+	// repairFailing holds the stacks whose last repair failed: their
+	// failures are logged once, not every round, and status shows them.
+	repairFailing map[string]repairFailure
 
 	observed    reconcile.Observed // as of the last reconcile
 	source      api.SourceStatus
@@ -64,6 +64,13 @@ type loadedRevision struct {
 	seq    uint64         // order of loading: later revisions have larger ones
 }
 
+// repairFailure is a stack whose repairs fail: since when, and the last
+// error.
+type repairFailure struct {
+	since time.Time
+	err   string
+}
+
 // retryState schedules the next try of stacks whose images are missing.
 type retryState struct {
 	at       time.Time // zero: nothing to retry
@@ -74,7 +81,7 @@ type retryState struct {
 func newState(cfg Config, version string) state {
 	return state{
 		node: cfg.Node, region: cfg.Region, version: version, startedAt: time.Now(),
-		ledger: ledger.New(), repairFailing: map[string]time.Time{},
+		ledger: ledger.New(), repairFailing: map[string]repairFailure{},
 		source: api.SourceStatus{URL: redact.URL(cfg.Source.URL), Branch: cfg.Source.Branch},
 		retry:  retryState{b: backoff{min: time.Second, max: time.Minute, jitter: 0.1}},
 	}

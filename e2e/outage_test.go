@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiffops/skiff/agent/api"
 	"github.com/skiffops/skiff/testenv"
 )
 
@@ -99,12 +100,25 @@ func TestAgentLogsARepairThatKeepsFailingOnce(t *testing.T) {
 	if n := strings.Count(logs, "repair failed; retried"); n != 1 {
 		t.Errorf("%d warnings for one repair that keeps failing, want 1", n)
 	}
+	if s := w.node.status(); stackRepairError(s, w.stack) == "" || !strings.Contains(s.Why, "cannot be repaired") {
+		t.Errorf("status does not say the stack cannot be repaired: %q", s.Why)
+	}
 	testenv.TestImage(t, w.image)
 	waitFor(t, "web healed once its image is back", 60*time.Second, func() (bool, string) {
 		c := w.node.running()[web]
 		return c.Revision == c1, fmt.Sprint(c)
 	})
-	waitFor(t, "the repair's success logged", 30*time.Second, func() (bool, string) {
-		return strings.Count(w.node.log.String(), "repair succeeded") == 1, "not yet"
+	waitFor(t, "the repair's success logged and status clear", 30*time.Second, func() (bool, string) {
+		s := w.node.status()
+		return strings.Count(w.node.log.String(), "repair succeeded") == 1 && stackRepairError(s, w.stack) == "" && s.Why == "", s.Why
 	})
+}
+
+func stackRepairError(s api.Status, name string) string {
+	for _, st := range s.Stacks {
+		if st.Name == name {
+			return st.RepairError
+		}
+	}
+	return ""
 }

@@ -129,8 +129,12 @@ type StackStatus struct {
 	WantedRevision string `json:"wanted_revision,omitempty"`
 	// FailedRevision is a commit that failed for this stack and is not
 	// retried until a new one comes.
-	FailedRevision string          `json:"failed_revision,omitempty"`
-	Services       []ServiceStatus `json:"services"`
+	FailedRevision string `json:"failed_revision,omitempty"`
+	// RepairError is set while healing cannot bring the stack back to its
+	// spec (a container that cannot be recreated): the last error. Healing
+	// retries every round.
+	RepairError string          `json:"repair_error,omitempty"`
+	Services    []ServiceStatus `json:"services"`
 }
 
 // ServiceStatus is one service of a stack.
