@@ -13,7 +13,7 @@ import (
 )
 
 // crashFleet is the fleet of the crash campaign, as the test changes it:
-// three stacks that exercise what an update can leave half-done.
+// four stacks that exercise what an update can leave half-done.
 //
 //   - deps: db (healthchecked) and web, which depends on db being healthy,
 //     both on network back, whose definition (internal or not) changes too:
@@ -22,12 +22,13 @@ import (
 //     the content-addressed copies.
 //   - reps: a service of 2 or 3 replicas without healthcheck (a short
 //     health_grace): scaling and replicas gated together.
+//   - gone: a stack that leaves the node and comes back: departures.
 type crashFleet struct {
 	prefix, image, addr string
 
-	depsMsg, filesMsg, filesContent, repsMsg string
-	internal                                 bool
-	replicas                                 int
+	depsMsg, filesMsg, filesContent, repsMsg, goneMsg string
+	internal, placed                                  bool
+	replicas                                          int
 	// changed maps each stack to the commit that last changed it.
 	changed map[string]string
 }
@@ -48,12 +49,16 @@ services:
     command: ["-listen", ":8080", "-message", %q]
     deploy: {replicas: %d}
 `, f.image, f.repsMsg, f.replicas)
-	return map[string]string{
+	out := map[string]string{
 		"stacks/" + f.name("deps") + "/compose.yaml":  deps,
 		"stacks/" + f.name("files") + "/compose.yaml": files,
 		"stacks/" + f.name("files") + "/motd.txt":     f.filesContent,
 		"stacks/" + f.name("reps") + "/compose.yaml":  reps,
 	}
+	if f.placed {
+		out["stacks/"+f.name("gone")+"/compose.yaml"] = "services:\n" + service("web", f.image, f.goneMsg)
+	}
+	return out
 }
 
 // change changes a random, non-empty set of stacks for iteration i; every
@@ -62,7 +67,7 @@ services:
 func (f *crashFleet) change(r *rand.Rand, i int) []string {
 	var stacks []string
 	for len(stacks) == 0 {
-		for _, s := range []string{"deps", "files", "reps"} {
+		for _, s := range []string{"deps", "files", "reps", "gone"} {
 			if r.IntN(2) == 0 {
 				stacks = append(stacks, s)
 			}
@@ -80,6 +85,8 @@ func (f *crashFleet) change(r *rand.Rand, i int) []string {
 			f.filesMsg, f.filesContent = v, "motd "+v+"\n"
 		case "reps":
 			f.repsMsg, f.replicas = v, 2+r.IntN(2)
+		case "gone": // placed again, changed, or removed from the node
+			f.placed, f.goneMsg = !f.placed || r.IntN(2) == 0, v
 		}
 	}
 	return stacks
@@ -94,6 +101,10 @@ func (f *crashFleet) want(revision string) nodeWant {
 	w.containers[f.name("files")+"-web-1"] = f.changed["files"]
 	for i := 1; i <= f.replicas; i++ {
 		w.containers[fmt.Sprintf("%s-worker-%d", f.name("reps"), i)] = f.changed["reps"]
+	}
+	if f.placed {
+		w.containers[f.name("gone")+"-web-1"] = f.changed["gone"]
+		w.networks[f.name("gone")+"_default"] = false
 	}
 	return w
 }
@@ -110,10 +121,10 @@ func TestAgentKilledAtRandomMomentsConverges(t *testing.T) {
 	iterations := chaosIterations(t, 10, 100)
 	w := newAgentWorld(t, nil, "")
 	f := &crashFleet{prefix: w.stack, image: w.image, addr: freeAddr(t), depsMsg: "v0", filesMsg: "v0",
-		filesContent: "motd v0\n", repsMsg: "v0", replicas: 2, changed: map[string]string{}}
+		filesContent: "motd v0\n", repsMsg: "v0", goneMsg: "v0", placed: true, replicas: 2, changed: map[string]string{}}
 	c := w.pushFiles(t, f.files(), "v0")
 	pushed := []string{c}
-	for _, s := range []string{"deps", "files", "reps"} {
+	for _, s := range []string{"deps", "files", "reps", "gone"} {
 		f.changed[s] = c
 	}
 	w.node.start()
@@ -193,8 +204,10 @@ func checkStoreFile(t *testing.T, path string, f *crashFleet) {
 	for _, st := range stacks {
 		got = append(got, st.Stack+"@"+short7(st.Revision))
 	}
-	for _, name := range []string{"deps", "files", "reps"} {
-		want = append(want, f.name(name)+"@"+short7(f.changed[name]))
+	for _, name := range []string{"deps", "files", "reps", "gone"} {
+		if name != "gone" || f.placed {
+			want = append(want, f.name(name)+"@"+short7(f.changed[name]))
+		}
 	}
 	slices.Sort(want)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
