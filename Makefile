@@ -45,34 +45,10 @@ fuzz: ## fuzz the manifest loader, the config parser and the stored-stack decode
 	$(GO) test ./manifests -run '^$$' -fuzz FuzzUnmarshalStoredStack -fuzztime $(FUZZTIME)
 
 CHAOS_FUZZTIME ?= 5m
-chaos: ## the long fault campaigns (crash 100, Docker restarts 20) and CHAOS_FUZZTIME of fuzzing each; counts for RELIABILITY.md
-	SKIFF_CHAOS=1 $(GO) test -race -count=1 -timeout 120m -v ./e2e -run 'TestAgentKilledAtRandomMomentsConverges|TestAgentSurvivesDockerRestartsMidApply' >chaos.log 2>&1; \
-		status=$$?; grep -E '^(--- |ok|FAIL)|_test.go:[0-9]+: (chaos seed|crash campaign|docker restart campaign|iteration)' chaos.log; exit $$status
-	$(MAKE) fuzz FUZZTIME=$(CHAOS_FUZZTIME)
-
-clean: ## remove every container, network, volume, image and directory the demo created
-	$(GO) build -o bin/skiff-demo ./cmd/skiff-demo
-	bin/skiff-demo --clean
-
-package: build ## build the .deb and .rpm into dist/ (binary, unit, default config, skiff user)
-	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) \
-		$(GO) run ./packaging/mkpkg --binary $(BIN) --version $(VERSION) --out dist
-
-lint: ## gofmt, go vet and shellcheck
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	@if command -v shellcheck >/dev/null; then shellcheck install.sh .ci/run scripts/* packaging/scripts/*.sh; else echo "shellcheck not installed, skipped"; fi
-
-fuzz: ## fuzz the manifest loader, the config parser and the stored-stack decoder for FUZZTIME each
-	$(GO) test ./manifests -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
-	$(GO) test ./cmd/skiff -run '^$$' -fuzz FuzzDecodeConfig -fuzztime $(FUZZTIME)
-	$(GO) test ./manifests -run '^$$' -fuzz FuzzUnmarshalStoredStack -fuzztime $(FUZZTIME)
-
-CHAOS_FUZZTIME ?= 5m
-chaos: ## the long fault campaigns (crash 100, Docker restarts 20) and CHAOS_FUZZTIME of fuzzing each; counts for RELIABILITY.md
-	SKIFF_CHAOS=1 $(GO) test -race -count=1 -timeout 120m -v ./e2e \
-		-run 'TestAgentKilledAtRandomMomentsConverges|TestAgentSurvivesDockerRestartsMidApply' 2>&1 | \
-		tee chaos.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\S+_test.go:[0-9]+: (chaos seed|crash campaign|docker restart campaign|iteration))'
+CHAOS_RUN      := TestAgentKilledAtRandomMomentsConverges|TestAgentSurvivesDockerRestartsMidApply|TestAgentThroughALongGitOutage
+chaos: ## the long fault campaigns (crash 100, Docker restarts 20, Git outage 40 kills), then CHAOS_FUZZTIME of fuzzing each; counts for RELIABILITY.md
+	SKIFF_CHAOS=1 $(GO) test -race -count=1 -timeout 150m -v ./e2e -run '$(CHAOS_RUN)' >chaos.log 2>&1; \
+		status=$$?; grep -E '^(--- |ok|FAIL)|_test.go:[0-9]+: (chaos seed|.* campaign: |iteration )' chaos.log; exit $$status
 	$(MAKE) fuzz FUZZTIME=$(CHAOS_FUZZTIME)
 
 clean: ## remove build output
