@@ -14,6 +14,8 @@ import (
 // in memory, status says so, and flushStore writes it all again once the
 // store takes writes.
 func (a *Agent) persist(effects []ledger.Effect) {
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
 	for _, e := range effects {
 		var err error
 		switch e.Op {
@@ -40,23 +42,29 @@ func (a *Agent) saveStack(st manifests.Stack, commit string) error {
 }
 
 func (a *Agent) putRevision(rev store.Revision) {
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
 	a.storedRevision(rev, a.store.PutRevision(rev))
 }
 
 func (a *Agent) updateRevision(rev store.Revision) {
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
 	a.storedRevision(rev, a.store.UpdateRevision(rev))
 }
 
 // storedRevision notes a revision record that the store missed: flushStore
-// writes it again, in the order the records were missed.
+// writes it again, in the order the records were missed. A record written
+// since replaces the missed one.
 func (a *Agent) storedRevision(rev store.Revision, err error) {
-	if err == nil {
-		return
-	}
 	a.update(func(s *state) {
-		if i := slices.IndexFunc(s.missedRevisions, func(r store.Revision) bool { return r.Commit == rev.Commit }); i >= 0 {
+		i := slices.IndexFunc(s.missedRevisions, func(r store.Revision) bool { return r.Commit == rev.Commit })
+		switch {
+		case err == nil && i >= 0:
+			s.missedRevisions = slices.Delete(s.missedRevisions, i, i+1)
+		case err != nil && i >= 0:
 			s.missedRevisions[i] = rev
-		} else {
+		case err != nil:
 			s.missedRevisions = append(s.missedRevisions, rev)
 		}
 	})
@@ -64,6 +72,8 @@ func (a *Agent) storedRevision(rev store.Revision, err error) {
 }
 
 func (a *Agent) setMeta(key store.MetaKey, value string) {
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
 	_, err := a.store.SetMeta(key, value)
 	a.stored("record "+string(key), err)
 }
@@ -93,6 +103,10 @@ func (a *Agent) stored(what string, err error) {
 // meanwhile, the revisions wanted and applied, and the revision records it
 // missed. It is a no-op while nothing was missed.
 func (a *Agent) flushStore() {
+	// Under storeMu, the snapshot below is at least as new as every write
+	// that already landed, and no write lands between it and the rewrite.
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
 	a.mu.Lock()
 	missed := a.st.storeMissed
 	entries := a.st.ledger.Entries()
