@@ -8,7 +8,7 @@ BIN      := bin/skiff
 FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
-.PHONY: help build test bench demo demo-clean package lint fuzz clean
+.PHONY: help build test bench demo demo-clean package lint fuzz chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -39,9 +39,17 @@ lint: ## gofmt, go vet and shellcheck
 	$(GO) vet ./...
 	@if command -v shellcheck >/dev/null; then shellcheck install.sh .ci/run scripts/* packaging/scripts/*.sh; else echo "shellcheck not installed, skipped"; fi
 
-fuzz: ## fuzz the manifest loader and the config parser for FUZZTIME each
+fuzz: ## fuzz the manifest loader, the config parser and the stored-stack decoder for FUZZTIME each
 	$(GO) test ./manifests -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/skiff -run '^$$' -fuzz FuzzDecodeConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./manifests -run '^$$' -fuzz FuzzUnmarshalStoredStack -fuzztime $(FUZZTIME)
+
+CHAOS_FUZZTIME ?= 5m
+CHAOS_RUN      := TestAgentKilledAtRandomMomentsConverges|TestAgentSurvivesDockerRestartsMidApply|TestAgentThroughALongGitOutage
+chaos: ## the long fault campaigns (crash 100, Docker restarts 20, Git outage 40 kills), then CHAOS_FUZZTIME of fuzzing each; counts for RELIABILITY.md
+	SKIFF_CHAOS=1 $(GO) test -race -count=1 -timeout 150m -v ./e2e -run '$(CHAOS_RUN)' >chaos.log 2>&1; \
+		status=$$?; grep -E '^(--- |ok|FAIL)|_test.go:[0-9]+: (chaos seed|.* campaign: |iteration )' chaos.log; exit $$status
+	$(MAKE) fuzz FUZZTIME=$(CHAOS_FUZZTIME)
 
 clean: ## remove build output
 	rm -rf bin dist

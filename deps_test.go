@@ -36,20 +36,20 @@ var internalArrows = map[string][]string{
 	"reconcile":         {"manifests"},
 	"testenv":           {"*"},
 	"testenv/testimage": {},
-	"testenv/sopsenc":   {},            // tests only: sops' own encryption, with every cloud SDK
-	"internal/durable":  {},            // leaf: fsync a file or directory
-	"internal/redact":   {},            // leaf: strip credentials from URLs
-	"e2e":               {"agent/api"}, // tests only: they run the skiff binary
-	"packaging":         {},            // tests only: the unit and install.sh
-	"packaging/mkpkg":   {},            // builds the .deb and .rpm
-	".":                 {},            // this test
+	"testenv/sopsenc":   {},                           // tests only: sops' own encryption, with every cloud SDK
+	"internal/durable":  {},                           // leaf: fsync a file or directory
+	"internal/redact":   {},                           // leaf: strip credentials from URLs
+	"e2e":               {"agent/api", "agent/store"}, // tests only: they run the skiff binary (and open its store once it stopped)
+	"packaging":         {},                           // tests only: the unit and install.sh
+	"packaging/mkpkg":   {},                           // builds the .deb and .rpm
+	".":                 {},                           // this test
 }
 
 // restricted libraries: import path prefix → the only packages that may
 // import it directly.
 var restricted = map[string][]string{
 	"github.com/docker/docker":                    {"agent/engine", "testenv"},
-	"go.etcd.io/bbolt":                            {"agent/store"},
+	"go.etcd.io/bbolt":                            {"agent/store", "e2e"}, // e2e writes damaged and old stores, as a disk holds them
 	"github.com/go-git/go-git/v5":                 {"agent/source", "testenv"},
 	"github.com/compose-spec/compose-go/v2":       {"manifests", "reconcile", "agent/engine", "testenv"},
 	"github.com/hashicorp/go-retryablehttp":       {"agent/prefetch", "agent/webhook", "testenv"},

@@ -63,6 +63,12 @@ type Agent struct {
 	syncReq chan struct{} // a poll is asked for (skiff sync, fsnotify)
 	healReq chan struct{} // a healing round is asked for (events)
 
+	// storeMu serializes the agent's writes of what it knows to the store
+	// (persist, revisions, meta) with flushStore, so that writing again
+	// what the store missed never puts an older state over a newer one.
+	// It is taken before mu, never while holding it.
+	storeMu sync.Mutex
+
 	mu sync.Mutex // guards st
 	st state
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/skiffops/skiff/agent/engine"
@@ -29,6 +30,7 @@ func (a *Agent) healLoop(ctx context.Context) {
 		if !sleep(ctx, healDebounce, nil) {
 			return
 		}
+		a.flushStore()
 		if err := a.heal(ctx); err != nil {
 			delay = b.next()
 			continue
@@ -64,9 +66,40 @@ func (a *Agent) heal(ctx context.Context) error {
 		if cur, ok := a.entry(e.Name); !ok || !cur.Heals() || cur.Spec.Digest() != e.Spec.Digest() {
 			continue
 		}
-		errs = append(errs, a.healStack(ctx, e.Spec, e.Revision, obs))
+		err := a.healStack(ctx, e.Spec, e.Revision, obs)
+		a.noteRepair(e.Name, err)
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// noteRepair logs the changes of a stack's repairs, not every round: the
+// first failure is a warning, the failures after it are debug lines, and
+// the first success after them says so.
+func (a *Agent) noteRepair(stack string, err error) {
+	a.update(func(s *state) {
+		f, failing := s.repairFailing[stack]
+		switch {
+		case err != nil && !failing:
+			s.repairFailing[stack] = repairFailure{since: time.Now(), err: err.Error()}
+			a.log.Warn("repair failed; retried every healing round", "stack", stack, "error", err)
+		case err != nil:
+			s.repairFailing[stack] = repairFailure{since: f.since, err: err.Error()}
+			a.log.Debug("repair failed again", "stack", stack, "error", err)
+		case failing:
+			delete(s.repairFailing, stack)
+			a.log.Info("repair succeeded", "stack", stack, "failing_for", time.Since(f.since).Round(time.Second))
+		}
+	})
+}
+
+// repairing reports whether the stack's repairs are failing: their actions
+// were logged when they first failed.
+func (a *Agent) repairing(stack string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, failing := a.st.repairFailing[stack]
+	return failing
 }
 
 // healStack converges one stack, whose lock the caller holds, to spec
@@ -80,15 +113,18 @@ func (a *Agent) healStack(ctx context.Context, spec *manifests.Stack, revision s
 	if sp.Empty() {
 		return nil
 	}
+	level := slog.LevelInfo
+	if a.repairing(spec.Name) {
+		level = slog.LevelDebug // logged when the repairs began to fail
+	}
 	for _, act := range sp.Actions() {
-		a.log.Info("repair", "stack", act.Stack, "action", string(act.Kind), "object", act.Name, "reason", act.Reason)
+		a.log.Log(ctx, level, "repair", "stack", act.Stack, "action", string(act.Kind), "object", act.Name, "reason", act.Reason)
 	}
 	res := reconcile.ApplyStack(ctx, a.eng, sp, reconcile.Options{})
 	a.update(func(s *state) { s.counters.Repairs += uint64(len(sp.Actions())) })
 	a.refreshObserved(ctx)
 	if res.Outcome != reconcile.Applied {
-		a.log.Warn("repair incomplete", "stack", spec.Name, "outcome", string(res.Outcome), "error", res.Err)
-		return fmt.Errorf("repair %s: %w", spec.Name, res.Err)
+		return fmt.Errorf("repair %s: %s: %w", spec.Name, res.Outcome, res.Err)
 	}
 	return nil
 }

@@ -78,9 +78,7 @@ func (a *Agent) prefetchTargets(ctx context.Context, fleet manifests.Fleet, upda
 		}
 		if r.Pulled {
 			rec := store.Image{Digest: r.Digest, Registry: r.Registry, Verified: r.Verified, PulledAt: time.Now()}
-			if perr := a.store.PutImage(r.Ref, rec); perr != nil {
-				a.log.Error("record image", "image", r.Ref, "error", perr)
-			}
+			a.stored("record image "+r.Ref, a.store.PutImage(r.Ref, rec))
 		}
 	}
 	if results == nil && err != nil { // the engine did not answer: every image is in doubt

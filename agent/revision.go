@@ -196,17 +196,14 @@ func (a *Agent) settleRevision(loaded *loadedRevision, outcomes map[string]store
 		s.counters.Reconciles++
 	})
 	for _, r := range recs {
-		if err := a.store.UpdateRevision(r); err != nil {
-			a.log.Error("record revision", "revision", short(r.Commit), "error", err)
-		}
+		a.updateRevision(r)
 	}
 	a.revisionSettled(was, applied, recs)
 	if applied != "" {
 		a.collectFiles()
 		a.setMeta(store.MetaAppliedRevision, applied)
-		if _, err := a.store.SetLastSync(now); err != nil {
-			a.log.Error("record last sync", "error", err)
-		}
+		_, err := a.store.SetLastSync(now)
+		a.stored("record last sync", err)
 		a.log.Info("revision synced", "revision", short(applied), "outcome", string(outcome), "took", now.Sub(loaded.record.SeenAt).Round(time.Millisecond))
 	}
 }

@@ -38,11 +38,21 @@ type state struct {
 	// retry is when stacks waiting for their images are tried again.
 	retry retryState
 
+	// repairFailing holds the stacks whose last repair failed: their
+	// failures are logged once, not every round, and status shows them.
+	repairFailing map[string]repairFailure
+
 	observed    reconcile.Observed // as of the last reconcile
 	source      api.SourceStatus
 	docker      api.DockerStatus
 	storeStatus api.StoreStatus
-	counters    api.Counters
+	// storeMissed is set when a store write failed: what the store lacks
+	// is written again by flushStore.
+	storeMissed bool
+	// missedRevisions are the revision records the store missed, in the
+	// order they were missed.
+	missedRevisions []store.Revision
+	counters        api.Counters
 }
 
 // loadedRevision is a revision that was fetched, verified and loaded with a
@@ -52,6 +62,13 @@ type loadedRevision struct {
 	fleet  manifests.Fleet
 	record store.Revision // its history record, completed as stacks settle
 	seq    uint64         // order of loading: later revisions have larger ones
+}
+
+// repairFailure is a stack whose repairs fail: since when, and the last
+// error.
+type repairFailure struct {
+	since time.Time
+	err   string
 }
 
 // retryState schedules the next try of stacks whose images are missing.
@@ -64,7 +81,7 @@ type retryState struct {
 func newState(cfg Config, version string) state {
 	return state{
 		node: cfg.Node, region: cfg.Region, version: version, startedAt: time.Now(),
-		ledger: ledger.New(),
+		ledger: ledger.New(), repairFailing: map[string]repairFailure{},
 		source: api.SourceStatus{URL: redact.URL(cfg.Source.URL), Branch: cfg.Source.Branch},
 		retry:  retryState{b: backoff{min: time.Second, max: time.Minute, jitter: 0.1}},
 	}

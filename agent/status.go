@@ -30,7 +30,8 @@ func (a *Agent) Status(context.Context) api.Status {
 }
 
 func stackStatus(s *state, e ledger.Entry) api.StackStatus {
-	st := api.StackStatus{Name: e.Name, Revision: e.Revision, Outcome: string(e.State), Error: e.Reason, FailedRevision: e.Failed.Commit, Services: []api.ServiceStatus{}}
+	st := api.StackStatus{Name: e.Name, Revision: e.Revision, Outcome: string(e.State), Error: e.Reason, FailedRevision: e.Failed.Commit,
+		RepairError: s.repairFailing[e.Name].err, Services: []api.ServiceStatus{}}
 	if e.Target != nil && e.TargetRevision != e.Revision {
 		st.WantedRevision = e.TargetRevision
 	}
@@ -107,6 +108,9 @@ func why(st api.Status) string {
 			parts = append(parts, fmt.Sprintf("stack %s is being updated to %s", s.Name, short(s.WantedRevision)))
 		case ledger.Adopted:
 			parts = append(parts, fmt.Sprintf("stack %s: %s", s.Name, s.Error))
+		}
+		if s.RepairError != "" {
+			parts = append(parts, fmt.Sprintf("stack %s cannot be repaired (retried every healing round): %s", s.Name, s.RepairError))
 		}
 	}
 	return strings.Join(parts, "; ")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/skiffops/skiff/agent/engine"
 	"github.com/skiffops/skiff/agent/ledger"
 	"github.com/skiffops/skiff/agent/store"
 	"github.com/skiffops/skiff/manifests"
@@ -132,6 +133,15 @@ func (a *Agent) settleStack(ctx context.Context, name string, target *manifests.
 		a.log.Warn("stack refused by the node; it keeps its last good spec", "stack", name, "revision", short(rev), "error", res.Err)
 		a.stackBlocked(name, rev, res.Err)
 	case reconcile.RolledBack, reconcile.Failed:
+		if engine.IsUnreachable(res.Err) {
+			// The engine went away (a daemon restart): the spec did not
+			// fail, the update was cut short. It is resumed from where
+			// the node is with the revision's next try; meanwhile healing
+			// keeps the stack on its last good spec.
+			out := a.postpone(name, fmt.Errorf("update interrupted, resumed when the docker engine answers: %w", res.Err))
+			a.refreshObserved(ctx)
+			return out
+		}
 		restored := res.Outcome == reconcile.RolledBack && a.restore(ctx, name)
 		a.update(func(s *state) { effects = s.ledger.RolledBack(name, target, rev, res.Err.Error(), restored) })
 		out = store.StackOutcome{Outcome: store.OutcomeRolledBack, Error: res.Err.Error()}

@@ -181,6 +181,16 @@ func TestAgentHealsWhileGitIsBlackholed(t *testing.T) {
 	if _, err := w.node.statusErr(); err != nil {
 		t.Errorf("status while Git is black-holed: %v", err)
 	}
+	time.Sleep(3 * time.Second) // more polls hit their 2s deadline
+	if err := proxy.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	c2 := w.push(t, "v2")
+	w.waitRevision(t, c2)
+	logs := w.node.log.String()
+	if down, up := strings.Count(logs, "git source unreachable"), strings.Count(logs, "git source reachable again"); down != 1 || up != 1 {
+		t.Errorf("%d 'unreachable' and %d 'reachable again' log lines for one black hole, want one each", down, up)
+	}
 }
 
 func TestAgentRefusesUnsignedCommits(t *testing.T) {

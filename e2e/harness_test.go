@@ -138,15 +138,20 @@ func (n *node) status() api.Status {
 
 func (n *node) history() api.History {
 	n.t.Helper()
-	var h api.History
-	out, err := exec.Command(skiffBin, "history", "--json", "--socket", n.socket).Output()
+	h, err := n.historyErr()
 	if err != nil {
-		n.t.Fatalf("skiff history: %v", err)
-	}
-	if err := json.Unmarshal(out, &h); err != nil {
 		n.t.Fatal(err)
 	}
 	return h
+}
+
+func (n *node) historyErr() (api.History, error) {
+	var h api.History
+	out, err := exec.Command(skiffBin, "history", "--json", "--socket", n.socket).Output()
+	if err != nil {
+		return h, fmt.Errorf("skiff history: %w", err)
+	}
+	return h, json.Unmarshal(out, &h)
 }
 
 // running returns the node's running containers: name → ID and revision.

@@ -80,6 +80,12 @@ func TestAgentWaitsForItsImages(t *testing.T) {
 		t.Errorf("applied revision %s while v2's image is missing, want %s", s.AppliedRevision, c1)
 	}
 
+	waitFor(t, "the image retried", 60*time.Second, func() (bool, string) {
+		return strings.Contains(n.log.String(), "image not pulled again"), "no retry yet"
+	})
+	if got := strings.Count(n.log.String(), "image not pulled; retried"); got != 1 {
+		t.Errorf("%d warnings for one image that cannot be fetched, want one until it is pulled", got)
+	}
 	if err := pm.Restore(); err != nil {
 		t.Fatal(err)
 	}

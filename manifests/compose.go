@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -116,7 +115,7 @@ func (c *stackCheck) addSecretEnv(secret map[string]string, skiff types.Mapping)
 var dotenvLine = regexp.MustCompile(`line (\d+): `)
 
 func (c *stackCheck) parseDotEnv(real, rel string, skiff types.Mapping) bool {
-	data, err := os.ReadFile(real)
+	data, err := readLimited(real, MaxYAMLSize)
 	if err != nil {
 		c.add(Error, "", rel, 0, err.Error())
 		return false

@@ -86,6 +86,9 @@ func (c *stackCheck) digestFile(real string) (digest string, dir bool, err error
 	}
 	switch {
 	case fi.Mode().IsRegular():
+		if err := checkSize(c.relToRepo(real), fi.Size()); err != nil {
+			return "", false, err
+		}
 		sum, err := fileSum(real)
 		return "sha256:" + sum, false, err
 	case fi.IsDir():
@@ -151,6 +154,9 @@ func (c *stackCheck) writeEntry(w io.Writer, e fs.DirEntry, full, name string, d
 	case t.IsRegular():
 		fi, err := e.Info()
 		if err != nil {
+			return err
+		}
+		if err := checkSize(c.relToRepo(full), fi.Size()); err != nil {
 			return err
 		}
 		sum, err := fileSum(full)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -70,7 +69,7 @@ var regionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // empty fleet with everything denied; anything else that is wrong refuses
 // the revision with a *FleetError.
 func loadFleet(repo string) (Fleet, error) {
-	data, err := os.ReadFile(filepath.Join(repo, FleetFile))
+	data, err := readLimited(filepath.Join(repo, FleetFile), MaxYAMLSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Fleet{}, nil
 	}

@@ -134,7 +134,7 @@ func (c *stackCheck) readSource(name string) (*source, bool) {
 		c.add(Error, "", rel, 0, err.Error())
 		return nil, false
 	}
-	data, err := os.ReadFile(real)
+	data, err := readLimited(real, MaxYAMLSize)
 	if err != nil {
 		c.add(Error, "", rel, 0, err.Error())
 		return nil, false

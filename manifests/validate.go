@@ -101,7 +101,7 @@ func overlayRegion(name string) (string, bool) {
 // placementRegions returns the region names written literally in the
 // x-skiff blocks of a file (top level and services).
 func placementRegions(file string) []*yaml.Node {
-	data, err := os.ReadFile(file)
+	data, err := readLimited(file, MaxYAMLSize)
 	if err != nil {
 		return nil
 	}

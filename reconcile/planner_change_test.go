@@ -124,6 +124,27 @@ func TestBuildRenamesARunningReplicaLeftAside(t *testing.T) {
 	}
 }
 
+// A replica without restart policy that an update stopped and set aside,
+// and that the update never restored (the agent was killed, the engine went
+// away), is started again: exit 0 under restart "no" reads as a finished
+// job only under its own name.
+func TestBuildStartsAReplicaStoppedAsideWithoutRestartPolicy(t *testing.T) {
+	st := shopStack()
+	cfg := st.Project.Services["web"]
+	cfg.Restart = ""
+	st.Project.Services["web"] = cfg
+	o := with("shop-web-2", func(c *Container) { c.Name, c.State, c.ExitCode = "3_shop-web-2", StateExited, 0 })
+	got := lines(Build(desired(st), o))
+	want := []string{"start shop-web-2: named 3_shop-web-2 and stopped by an update that did not finish"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	o = with("shop-web-2", func(c *Container) { c.State, c.ExitCode = StateExited, 0 })
+	if got := lines(Build(desired(st), o)); got != nil {
+		t.Errorf("a job that finished under its own name: plan %q, want none", got)
+	}
+}
+
 func TestBuildDeparturesComeFirstAcrossStacks(t *testing.T) {
 	// Stack shop is renamed to store: shop's containers go before any of
 	// store's are created, so its ports and names are free.

@@ -82,6 +82,11 @@ func replicaAction(base Action, keep Container, svc manifests.Service, imageID, 
 		if a.Early {
 			a.Update = manifests.UpdateStopFirst
 		}
+	case kind == "" && keep.Name != base.Name && keep.State == StateExited:
+		// An update stopped it to set it aside and did not finish (the
+		// agent was killed, the engine went away): it did not finish a
+		// job, it was stopped. It runs again under its own name.
+		kind, reason = Start, "named "+keep.Name+" and stopped by an update that did not finish"
 	case kind == "" && keep.Name != base.Name:
 		kind, reason = Rename, "named "+keep.Name+" (set aside by an update that did not finish)"
 	case kind == "":

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -83,6 +84,7 @@ type GitHTTPServer struct {
 	pushMu   sync.Mutex
 	work     *git.Repository // in memory: the commits the helpers made or fetched
 	lastWhen time.Time       // time of the last commit made; each new one is later
+	signer   *openpgp.Entity // signs the commits made, when set (SignWith)
 }
 
 // StartGitServer creates the bare repository dir/GitRepoName (default branch

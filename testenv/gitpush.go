@@ -73,6 +73,14 @@ func (s *GitHTTPServer) ForcePush(files map[string]string, msg string) (string, 
 	return s.commitAndPush(gitFilesOf(files), msg, true)
 }
 
+// PushWithSubmodule is Push with, at path, a submodule: a gitlink to commit
+// of another repository, which is not pushed (as git records a submodule).
+func (s *GitHTTPServer) PushWithSubmodule(files map[string]string, path, commit, msg string) (string, error) {
+	all := gitFilesOf(files)
+	all[path] = gitFile{mode: filemode.Submodule, data: []byte(commit)}
+	return s.commitAndPush(all, msg, false)
+}
+
 // gitFile is one file of a pushed tree.
 type gitFile struct {
 	mode filemode.FileMode
@@ -154,6 +162,9 @@ func (s *GitHTTPServer) commit(files map[string]gitFile, msg string, parents []p
 	}
 	sig := object.Signature{Name: GitAuthorName, Email: GitAuthorEmail, When: s.nextCommitTime()}
 	c := &object.Commit{Author: sig, Committer: sig, Message: msg, TreeHash: tree, ParentHashes: parents}
+	if err := signCommit(c, s.signer); err != nil {
+		return plumbing.ZeroHash, err
+	}
 	obj := s.work.Storer.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("encode commit: %w", err)
@@ -247,6 +258,10 @@ func checkGitPath(p string) error {
 func (t *gitTree) store(st storer.EncodedObjectStorer) (plumbing.Hash, error) {
 	entries := make([]object.TreeEntry, 0, len(t.files)+len(t.dirs))
 	for name, f := range t.files {
+		if f.mode == filemode.Submodule { // a gitlink: the commit of another repository
+			entries = append(entries, object.TreeEntry{Name: name, Mode: f.mode, Hash: plumbing.NewHash(string(f.data))})
+			continue
+		}
 		h, err := storeBlob(st, f.data)
 		if err != nil {
 			return plumbing.ZeroHash, err

@@ -106,6 +106,11 @@ type StoreStatus struct {
 	Recovered bool   `json:"recovered"`
 	Reason    string `json:"reason,omitempty"`
 	MovedTo   string `json:"moved_to,omitempty"`
+	// WriteError is set while writes to the database fail (a full disk):
+	// the last failure. The agent keeps running and healing on what it
+	// knows in memory, and writes it again once writes succeed.
+	WriteError      string     `json:"write_error,omitempty"`
+	WriteErrorSince *time.Time `json:"write_error_since,omitempty"`
 }
 
 // StackStatus is one stack on the node.
@@ -124,8 +129,12 @@ type StackStatus struct {
 	WantedRevision string `json:"wanted_revision,omitempty"`
 	// FailedRevision is a commit that failed for this stack and is not
 	// retried until a new one comes.
-	FailedRevision string          `json:"failed_revision,omitempty"`
-	Services       []ServiceStatus `json:"services"`
+	FailedRevision string `json:"failed_revision,omitempty"`
+	// RepairError is set while healing cannot bring the stack back to its
+	// spec (a container that cannot be recreated): the last error. Healing
+	// retries every round.
+	RepairError string          `json:"repair_error,omitempty"`
+	Services    []ServiceStatus `json:"services"`
 }
 
 // ServiceStatus is one service of a stack.

@@ -106,10 +106,11 @@ type Prefetcher struct {
 	stop   context.CancelFunc
 	wg     sync.WaitGroup // flights
 
-	// mu guards flights and progress.
+	// mu guards flights, progress and failed.
 	mu       sync.Mutex
 	flights  map[string]*flight
 	progress map[string]*ImageProgress
+	failed   map[string]bool // images whose last pull failed: logged once
 }
 
 // New returns a Prefetcher.
@@ -124,7 +125,7 @@ func New(o Options) (*Prefetcher, error) {
 		reg:   newRegistryClient(o.RequestTimeout, o.PlainHTTP),
 		slots: make(chan struct{}, o.Parallel),
 		ctx:   ctx, stop: stop,
-		flights: map[string]*flight{}, progress: map[string]*ImageProgress{},
+		flights: map[string]*flight{}, progress: map[string]*ImageProgress{}, failed: map[string]bool{},
 	}
 	p.ranker = &ranker{
 		cache: o.Cache, probe: p.reg.ping, samples: o.Samples, maxAge: o.MaxAge,

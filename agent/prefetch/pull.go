@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -73,9 +74,15 @@ type source struct {
 func (p *Prefetcher) fetch(ctx context.Context, j *job) Result {
 	ie := &ImageError{Ref: j.ref}
 	sources, skipped := p.sources(ctx, j, ie)
+	again := p.failing(j.ref) // its failures were logged already: log changes, not retries
+	level := slog.LevelInfo
+	if again {
+		level = slog.LevelDebug
+	}
 	for _, src := range sources {
 		res, err := p.attempt(ctx, j, src)
 		if err == nil {
+			p.setFailing(j.ref, false)
 			p.logPulled(res, skipped)
 			return res
 		}
@@ -86,11 +93,35 @@ func (p *Prefetcher) fetch(ctx context.Context, j *job) Result {
 		if j.mirrored {
 			p.ranker.failed(src.host, err)
 		}
-		p.log.Info("pull failed", "image", j.ref, "registry", src.host, "error", err)
+		p.log.Log(ctx, level, "pull failed", "image", j.ref, "registry", src.host, "error", err)
 	}
 	ie.Attempts = append(ie.Attempts, skipped...)
-	p.log.Warn("image not pulled", "image", j.ref, "error", ie)
+	if ctx.Err() == nil {
+		p.setFailing(j.ref, true)
+	}
+	if again {
+		p.log.Debug("image not pulled again", "image", j.ref, "error", ie)
+	} else {
+		p.log.Warn("image not pulled; retried with backoff, and said again only once it is pulled", "image", j.ref, "error", ie)
+	}
 	return Result{Ref: j.ref, Err: ie}
+}
+
+// failing reports whether the last pull of ref failed.
+func (p *Prefetcher) failing(ref string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failed[ref]
+}
+
+func (p *Prefetcher) setFailing(ref string, failed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if failed {
+		p.failed[ref] = true
+	} else {
+		delete(p.failed, ref)
+	}
 }
 
 // sources orders where to pull from. An image of a non-origin registry

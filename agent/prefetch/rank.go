@@ -60,7 +60,10 @@ func (r *ranker) rank(ctx context.Context, hosts []string) []ranked {
 	for i, h := range hosts {
 		m, ok := known[h]
 		out[i] = ranked{Host: h, Measurement: m}
-		if ok && m.Alive() && r.now().Sub(m.MeasuredAt) < r.maxAge {
+		// A measurement from the future (the wall clock was set back
+		// since, or was wrong then) is as stale as an old one: without
+		// this it would be trusted until the clock caught up.
+		if age := r.now().Sub(m.MeasuredAt); ok && m.Alive() && age >= 0 && age < r.maxAge {
 			continue
 		}
 		wg.Add(1)

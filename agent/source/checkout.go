@@ -188,7 +188,12 @@ func writeTree(t *object.Tree, dir string) error {
 		case filemode.Symlink:
 			err = writeSymlink(t, e, p)
 		case filemode.Submodule:
-			continue // not fetched: a submodule's commit is in another repository
+			// Not fetched: a submodule's commit is in another repository.
+			// An empty directory stands in its place, as git leaves one for
+			// a submodule it did not clone: a stack made a submodule then
+			// reads as a stack without compose.yaml (refused, it keeps its
+			// last good spec), never as a stack removed from the node.
+			err = os.Mkdir(p, 0o755)
 		default:
 			err = fmt.Errorf("unsupported file mode %s", e.Mode)
 		}

@@ -128,6 +128,7 @@ func TestCorruptFilesMovedAside(t *testing.T) {
 	}{
 		{"garbage", writeBytes(garbage(64 << 10)), ErrCorrupt, "invalid database", ".corrupt-"},
 		{"short garbage", writeBytes([]byte("not a bbolt file\n")), ErrCorrupt, "invalid database", ".corrupt-"},
+		{"zero length", writeBytes([]byte{}), ErrCorrupt, "file is empty", ".corrupt-"},
 		{"truncated in half", truncateTo(func(v []byte) int { return len(v) / 2 }), ErrCorrupt, "truncated", ".corrupt-"},
 		{"truncated mid-page", truncateTo(func(v []byte) int { return len(v)/2 + 100 }), ErrCorrupt, "truncated", ".corrupt-"},
 		// bbolt either panics or faults on this one, depending on what the

@@ -108,6 +108,12 @@ func (s *Store) prepare() error {
 // its lock does not outlive the failure. The mapping bbolt made of the
 // damaged file leaks (address space only, the size of the file, once).
 func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
+	// bbolt initialises an empty file as a new database: a store that
+	// lost its contents (a crash of the file system, a truncation) would
+	// start empty without a word. Only a missing file is a new store.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, fmt.Errorf("%w: the file is empty (0 bytes): its contents were lost", ErrCorrupt)
+	}
 	var file *os.File
 	opts := &bolt.Options{
 		Timeout: lockTimeout,

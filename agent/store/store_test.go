@@ -92,14 +92,25 @@ func TestOpenCreatesCurrentSchema(t *testing.T) {
 	}
 }
 
-func TestOpenEmptyFileIsANewStore(t *testing.T) {
+// An empty file is a store that lost its contents (bbolt would initialise
+// it silently): Open says so, and OpenOrRecover moves it aside and starts a
+// usable store, so that status reports the loss. Only a missing file is a
+// new store.
+func TestOpenEmptyFileIsLostContents(t *testing.T) {
 	path := tempPath(t)
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := openAt(t, path, Options{})
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open of an empty file: %v, want ErrCorrupt", err)
+	}
+	s, rec, err := OpenOrRecover(path, Options{})
+	if err != nil || !rec.Recovered() {
+		t.Fatalf("OpenOrRecover of an empty file: %+v, %v", rec, err)
+	}
+	defer s.Close()
 	if _, err := s.SetMeta(MetaWantedRevision, "abc"); err != nil {
-		t.Fatalf("SetMeta on a store made from an empty file: %v", err)
+		t.Fatalf("SetMeta on the store that replaced an empty file: %v", err)
 	}
 }
 

@@ -155,10 +155,18 @@ func dockerLine(d api.DockerStatus, now time.Time) string {
 }
 
 func storeLine(s api.StoreStatus) string {
-	if !s.Recovered {
-		return "ok (" + s.Path + ")"
+	line := "ok (" + s.Path + ")"
+	if s.Recovered {
+		line = fmt.Sprintf("REBUILT at boot: %s; the old file was moved to %s", s.Reason, s.MovedTo)
 	}
-	return fmt.Sprintf("REBUILT at boot: %s; the old file was moved to %s", s.Reason, s.MovedTo)
+	if s.WriteError != "" {
+		since := ""
+		if s.WriteErrorSince != nil {
+			since = " since " + s.WriteErrorSince.Local().Format(time.DateTime)
+		}
+		line += fmt.Sprintf("; WRITES FAILING%s: %s (the node runs on what the agent knows in memory)", since, s.WriteError)
+	}
+	return line
 }
 
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
