@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -23,24 +24,33 @@ func (a *Agent) takeRevision(ctx context.Context, head string, d *manifests.Desi
 		refused[name] = problemsOf(d, name)
 	}
 	var effects []ledger.Effect
+	var loaded *loadedRevision
 	a.update(func(s *state) {
 		a.announceRefusals(s.ledger, head, rec, refused)
 		effects, _ = s.ledger.Load(head, d.Stacks, refused)
 		s.seq++
-		s.loaded = &loadedRevision{commit: head, fleet: d.Fleet, record: rec, seq: s.seq}
+		s.loaded = &loadedRevision{commit: head, fleet: d.Fleet, record: rec, seq: s.seq, recorded: make(chan struct{})}
+		loaded = s.loaded
 		if seen {
 			s.refused = nil
 		}
 		s.retry.at = time.Time{}
 		s.retry.b.reset()
 	})
-	a.persist(effects)
-	if seen {
-		a.putRevision(rec)
-		a.setMeta(store.MetaWantedRevision, head)
-	} else if err := a.store.UpdateRevision(rec); err != nil {
-		a.log.Error("record revision", "revision", short(head), "error", err)
-	}
+	// The store's writes (each a commit with its fsyncs) go beside the
+	// cut-over rather than before it; the revision settles after them.
+	a.applies.Add(1)
+	go func() {
+		defer a.applies.Done()
+		defer close(loaded.recorded)
+		a.persist(effects)
+		if seen {
+			a.putRevision(rec)
+			a.setMeta(store.MetaWantedRevision, head)
+		} else {
+			a.updateRevision(rec)
+		}
+	}()
 	a.startApply(ctx, head)
 }
 
@@ -109,6 +119,7 @@ func (a *Agent) applyRevision(ctx context.Context, head string) {
 	for name, imgs := range waiting {
 		outcomes[name] = store.StackOutcome{Outcome: store.OutcomePending, Error: pendingReason(imgs)}
 	}
+	<-loaded.recorded
 	a.settleRevision(loaded, outcomes, waiting, store.Timings{Prefetch: prefetched, Reconcile: time.Since(start) - prefetched})
 }
 
@@ -205,6 +216,10 @@ func (a *Agent) settleRevision(loaded *loadedRevision, outcomes map[string]store
 		_, err := a.store.SetLastSync(now)
 		a.stored("record last sync", err)
 		a.log.Info("revision synced", "revision", short(applied), "outcome", string(outcome), "took", now.Sub(loaded.record.SeenAt).Round(time.Millisecond))
+		// The node goes idle now: hand back to the system what parsing,
+		// planning and the health gates allocated (one GC), so an idle
+		// agent's resident set is what it keeps, not its peak.
+		debug.FreeOSMemory()
 	}
 }
 

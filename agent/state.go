@@ -62,6 +62,9 @@ type loadedRevision struct {
 	fleet  manifests.Fleet
 	record store.Revision // its history record, completed as stacks settle
 	seq    uint64         // order of loading: later revisions have larger ones
+	// recorded is closed once the revision's first records are written:
+	// it settles after them.
+	recorded chan struct{}
 }
 
 // repairFailure is a stack whose repairs fail: since when, and the last

@@ -78,12 +78,15 @@ func (a *Agent) updateStack(ctx context.Context, e ledger.Entry, arrive, waitAll
 	wait, end := a.locks.begin(ctx, e.Name, digest)
 	defer end()
 	sp, err := a.planTarget(ctx, target, rev)
-	if err == nil && len(sp.Depart) > 0 {
+	departed := err == nil && len(sp.Depart) > 0
+	if departed {
 		_, err = reconcile.Depart(ctx, a.eng, sp)
 	}
 	arrive()
 	waitAll()
-	if err == nil {
+	if departed && err == nil {
+		// What it departed is gone: plan again. Other stacks' departures
+		// touch none of this stack's objects.
 		sp, err = a.planTarget(ctx, target, rev)
 	}
 	if err != nil {
