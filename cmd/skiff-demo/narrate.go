@@ -262,10 +262,18 @@ func (n *narrator) tellRegistries(before map[*ociRegistry]registryCounters) {
 			what += ": it only resolved the tags to digests"
 		}
 		if d.blobs > 0 {
-			what = fmt.Sprintf("%d blobs, %s of image data", d.blobs, size(d.bytes))
+			what = fmt.Sprintf("%s, %s of image data", count(d.blobs, "blob"), size(d.bytes))
 		}
-		n.say("  %s: %d requests, %s", n.registryName(r.Addr()), d.requests, what)
+		n.say("  %s: %s, %s", n.registryName(r.Addr()), count(d.requests, "request"), what)
 	}
+}
+
+// count writes n and the noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func snapshot(rs ...*ociRegistry) map[*ociRegistry]registryCounters {
