@@ -163,7 +163,16 @@ func isHex64(s string) bool {
 // every .tmp- leftover; it returns how many it removed. The caller holds
 // s.mu exclusively: no copy is being made.
 func (s *fileStore) collect(refs, mounted map[string]bool) (int, error) {
-	keys, err := os.ReadDir(s.dir)
+	return collectEach(s.dir, func(k os.DirEntry) (int, error) {
+		return s.collectKey(k, refs, mounted)
+	})
+}
+
+// collectEach runs collect on every entry of dir (none when dir does not
+// exist) and sums what they removed; an entry that fails does not stop
+// the others.
+func collectEach(dir string, collect func(os.DirEntry) (int, error)) (int, error) {
+	keys, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -173,7 +182,7 @@ func (s *fileStore) collect(refs, mounted map[string]bool) (int, error) {
 	removed := 0
 	var errs []error
 	for _, k := range keys {
-		n, err := s.collectKey(k, refs, mounted)
+		n, err := collect(k)
 		removed += n
 		errs = append(errs, err)
 	}

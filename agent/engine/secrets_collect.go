@@ -40,42 +40,39 @@ func referencedSecrets(keep []*manifests.Stack) map[string]bool {
 // mounted, and leftovers of interrupted writes. The caller holds the file
 // store's lock exclusively.
 func (s *secretStore) collect(refs, mounted map[string]bool) (int, error) {
-	keys, err := os.ReadDir(s.dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	return collectEach(s.dir, func(k os.DirEntry) (int, error) {
+		return s.collectKey(k, refs, mounted)
+	})
+}
+
+// collectKey collects one key directory: the copies neither referenced nor
+// mounted, then the directory itself when nothing is kept in it.
+func (s *secretStore) collectKey(k os.DirEntry, refs, mounted map[string]bool) (int, error) {
+	dir := filepath.Join(s.dir, k.Name())
+	if _, ours := parseSecretKey(k.Name()); !ours || !k.IsDir() {
+		s.log.Warn("unknown entry in the secrets directory left alone", "path", dir)
 		return 0, nil
 	}
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
 	}
-	removed := 0
+	removed, kept := 0, 0
 	var errs []error
-	for _, k := range keys {
-		dir := filepath.Join(s.dir, k.Name())
-		if _, ours := parseSecretKey(k.Name()); !ours || !k.IsDir() {
-			s.log.Warn("unknown entry in the secrets directory left alone", "path", dir)
+	for _, e := range ents {
+		entry := k.Name() + "/" + e.Name()
+		if !strings.HasPrefix(e.Name(), ".tmp-") && (refs[entry] || mounted[entry]) {
+			kept++
 			continue
 		}
-		ents, err := os.ReadDir(dir)
-		if err != nil {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		kept := 0
-		for _, e := range ents {
-			entry := k.Name() + "/" + e.Name()
-			if !strings.HasPrefix(e.Name(), ".tmp-") && (refs[entry] || mounted[entry]) {
-				kept++
-				continue
-			}
-			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			removed++
-		}
-		if kept == 0 {
-			errs = append(errs, os.Remove(dir))
-		}
+		removed++
+	}
+	if kept == 0 {
+		errs = append(errs, os.Remove(dir))
 	}
 	return removed, errors.Join(errs...)
 }
