@@ -30,27 +30,33 @@ func TestBrokenRepositories(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
-			var lines []string
-			for _, p := range ps {
-				lines = append(lines, p.String())
-			}
-			got := strings.Join(lines, "\n") + "\n"
-			wantFile := filepath.Join(dir, "want.txt")
-			if *update {
-				if err := os.WriteFile(wantFile, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(wantFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("problems differ from %s (-want +got):\n%s", wantFile, diff)
-			}
+			wantProblems(t, ps, filepath.Join(dir, "want.txt"))
 			if !hasErrors(ps) {
 				t.Errorf("a broken repository must have at least one error")
 			}
 		})
+	}
+}
+
+// wantProblems compares the problems, one String() per line, with
+// wantFile, after rewriting it under -update.
+func wantProblems(t *testing.T, ps []Problem, wantFile string) {
+	t.Helper()
+	var lines []string
+	for _, p := range ps {
+		lines = append(lines, p.String())
+	}
+	got := strings.Join(lines, "\n") + "\n"
+	if *update {
+		if err := os.WriteFile(wantFile, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(wantFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("problems differ from %s (-want +got):\n%s", wantFile, diff)
 	}
 }

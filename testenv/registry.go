@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 )
 
@@ -307,33 +305,12 @@ func (r *RegistryServer) logTail() string {
 // PushImage tags localRef as registryRef and pushes it through the engine.
 // Registries on 127.0.0.0/8 need no TLS: the engine trusts them by default.
 func PushImage(ctx context.Context, cli *client.Client, localRef, registryRef string) error {
-	if err := cli.ImageTag(ctx, localRef, registryRef); err != nil {
-		return fmt.Errorf("push %s as %s: tag: %w", localRef, registryRef, err)
-	}
-	auth, err := registry.EncodeAuthConfig(registry.AuthConfig{})
-	if err != nil {
-		return fmt.Errorf("push %s: %w", registryRef, err)
-	}
-	stream, err := cli.ImagePush(ctx, registryRef, image.PushOptions{RegistryAuth: auth})
-	if err != nil {
-		return fmt.Errorf("push %s: %w", registryRef, err)
-	}
-	if err := readProgress(stream); err != nil {
-		return fmt.Errorf("push %s: %w", registryRef, err)
-	}
-	return nil
+	return PushImageAuth(ctx, cli, localRef, registryRef, "", "")
 }
 
 // PullImage pulls ref through the engine and waits for the pull to finish.
 func PullImage(ctx context.Context, cli *client.Client, ref string) error {
-	stream, err := cli.ImagePull(ctx, ref, image.PullOptions{})
-	if err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
-	}
-	if err := readProgress(stream); err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
-	}
-	return nil
+	return PullImageAuth(ctx, cli, ref, "")
 }
 
 // progressMessage is the part of the engine's JSON progress stream that

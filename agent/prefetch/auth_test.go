@@ -230,6 +230,14 @@ func TestCredentialsFromTheDockerConfigAreUsed(t *testing.T) {
 	origin := bearerRegistry(t, ts.URL+"/token")
 	basic := base64.StdEncoding.EncodeToString([]byte(testUser + ":" + testPassword))
 	path := writeDockerConfig(t, map[string]any{origin.host(): map[string]string{"auth": basic}})
+	wantCredentialsUsed(t, origin, &issued, path)
+}
+
+// wantCredentialsUsed prefetches an image of origin with the docker config
+// file at path, and checks that the test user's credentials got a token and
+// went with the engine's pull.
+func wantCredentialsUsed(t *testing.T, origin *fakeRegistry, issued *atomic.Int32, path string) {
+	t.Helper()
 	puller := newFakePuller()
 	p := newTestPrefetcher(t, puller, func(o *Options) { o.DockerConfig = path })
 	fleet := manifests.Fleet{Registries: []string{origin.host()}}
@@ -237,7 +245,7 @@ func TestCredentialsFromTheDockerConfigAreUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if issued.Load() != 1 {
-		t.Error("no token was fetched with the config's credentials")
+		t.Error("no token was fetched with the credentials")
 	}
 	pulled := origin.host() + "/shop/web@" + digest.FromString("web").String()
 	if puller.auths[pulled] != wantAuth(t, origin.host(), credentials{Username: testUser, Password: testPassword}) {

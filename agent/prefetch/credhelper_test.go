@@ -133,19 +133,7 @@ func TestCredentialHelperFeedsTheTokenFlowAndThePull(t *testing.T) {
 	origin := bearerRegistry(t, ts.URL+"/token")
 	installHelper(t, "skifftest", origin.host())
 	path := writeDockerConfigJSON(t, map[string]any{"credHelpers": map[string]string{origin.host(): "skifftest"}})
-	puller := newFakePuller()
-	p := newTestPrefetcher(t, puller, func(o *Options) { o.DockerConfig = path })
-	fleet := manifests.Fleet{Registries: []string{origin.host()}}
-	if _, err := p.Prefetch(context.Background(), fleet, []Image{{Ref: origin.host() + "/shop/web:1"}}); err != nil {
-		t.Fatal(err)
-	}
-	if issued.Load() != 1 {
-		t.Error("no token was fetched with the helper's credentials")
-	}
-	pulled := origin.host() + "/shop/web@" + digest.FromString("web").String()
-	if puller.auths[pulled] != wantAuth(t, origin.host(), credentials{Username: testUser, Password: testPassword}) {
-		t.Errorf("engine pull of %s got X-Registry-Auth %q", pulled, puller.auths[pulled])
-	}
+	wantCredentialsUsed(t, origin, &issued, path)
 }
 
 // A helper that fails leaves the image missing with an error that names
