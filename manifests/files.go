@@ -92,11 +92,8 @@ func (c *stackCheck) digestFile(real string) (digest string, dir bool, err error
 		sum, err := fileSum(real)
 		return "sha256:" + sum, false, err
 	case fi.IsDir():
-		h := sha256.New()
-		if err := c.writeTree(h, real, "", 0); err != nil {
-			return "", true, err
-		}
-		return "sha256:" + hex.EncodeToString(h.Sum(nil)), true, nil
+		digest, err := treeDigest(real, c)
+		return digest, true, err
 	}
 	return "", false, fmt.Errorf("%s is neither a regular file nor a directory", c.relToRepo(real))
 }
@@ -114,62 +111,22 @@ func fileSum(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writeTree writes the canonical listing of a directory: one line per entry
-// in lexical order, "d path", "f path x|- sha256" or "l path target". Only the
-// executable bit of a file counts: Git records nothing else, and umasks differ.
-func (c *stackCheck) writeTree(w io.Writer, dir, prefix string, depth int) error {
-	if depth > maxDepth {
-		return fmt.Errorf("%s: directory tree too deep", c.relToRepo(dir))
+// The checks a stack's directory mount gets beyond the listing (see
+// tree.go): errors name paths from the repository's root, symlinks must stay
+// in it, files must be under the size limit.
+
+func (c *stackCheck) pathName(full string) string { return c.relToRepo(full) }
+
+func (c *stackCheck) symlink(full, target string) error {
+	if filepath.IsAbs(target) {
+		return fmt.Errorf("symlink %s -> %s %w", c.relToRepo(full), target, errLeavesRepo)
 	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
+	if _, err := c.inRepo(filepath.Join(filepath.Dir(full), target)); errors.Is(err, errLeavesRepo) {
 		return err
-	}
-	for _, e := range ents {
-		full, name := filepath.Join(dir, e.Name()), prefix+e.Name()
-		if err := c.writeEntry(w, e, full, name, depth); err != nil {
-			return err
-		}
 	}
 	return nil
 }
 
-func (c *stackCheck) writeEntry(w io.Writer, e fs.DirEntry, full, name string, depth int) error {
-	switch t := e.Type(); {
-	case t.IsDir():
-		fmt.Fprintf(w, "d %q\n", name)
-		return c.writeTree(w, full, name+"/", depth+1)
-	case t&fs.ModeSymlink != 0:
-		target, err := os.Readlink(full)
-		if err != nil {
-			return err
-		}
-		if filepath.IsAbs(target) {
-			return fmt.Errorf("symlink %s -> %s %w", c.relToRepo(full), target, errLeavesRepo)
-		}
-		if _, err := c.inRepo(filepath.Join(filepath.Dir(full), target)); errors.Is(err, errLeavesRepo) {
-			return err
-		}
-		fmt.Fprintf(w, "l %q %q\n", name, filepath.ToSlash(target))
-	case t.IsRegular():
-		fi, err := e.Info()
-		if err != nil {
-			return err
-		}
-		if err := checkSize(c.relToRepo(full), fi.Size()); err != nil {
-			return err
-		}
-		sum, err := fileSum(full)
-		if err != nil {
-			return err
-		}
-		x := "-"
-		if fi.Mode().Perm()&0o111 != 0 {
-			x = "x"
-		}
-		fmt.Fprintf(w, "f %q %s %s\n", name, x, sum)
-	default:
-		return fmt.Errorf("%s is neither a regular file, a directory nor a symlink", c.relToRepo(full))
-	}
-	return nil
+func (c *stackCheck) file(full string, size int64) error {
+	return checkSize(c.relToRepo(full), size)
 }

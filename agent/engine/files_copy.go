@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/skiffops/skiff/internal/durable"
+	"github.com/skiffops/skiff/manifests"
 )
 
 // errDigestMismatch says that a file did not have the content manifests
@@ -86,6 +88,13 @@ func checkOwner(fi fs.FileInfo, uid, gid int) error {
 
 func fileSum(path string) (string, error) {
 	return copyContent(io.Discard, path)
+}
+
+// treeDigest is the sha256 hex of a directory's listing, as the spec
+// records the directory it was copied from.
+func treeDigest(dir string) (string, error) {
+	d, err := manifests.TreeDigest(dir)
+	return strings.TrimPrefix(d, "sha256:"), err
 }
 
 // makeCopy copies src to dest as c says, atomically: a temporary copy
