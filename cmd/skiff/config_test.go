@@ -145,17 +145,7 @@ func TestLoadConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := loadWith(t, tt.body, tt.args...)
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			for _, w := range tt.wants {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("error leaks the password: %q", err)
-			}
+			wantLoadError(t, err, tt.wants)
 		})
 	}
 }
@@ -214,4 +204,21 @@ func FuzzDecodeConfig(f *testing.F) {
 		}
 		_ = cfg.Validate() // must not panic on anything that decodes
 	})
+}
+
+// wantLoadError checks that a config failed to load with an error saying
+// each of wants, and that the error does not carry the test password.
+func wantLoadError(t *testing.T, err error, wants []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("loaded without error")
+	}
+	for _, w := range wants {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error leaks the password: %q", err)
+	}
 }
